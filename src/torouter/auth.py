@@ -1,0 +1,62 @@
+"""Finding and checking the caller's API key, with no database round trip."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+from torouter.catalog import KeyEntry, Snapshot
+from torouter.errors import GatewayError
+from torouter.store.keys import hash_key
+
+_KEY_HEADERS = (b"x-api-key", b"x-goog-api-key")
+
+
+def extract_key(scope: dict) -> str | None:
+    """Bearer, x-api-key, x-goog-api-key, then ?key= — the first one present wins."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name == b"authorization" or name in _KEY_HEADERS:
+            found.setdefault(name, value)
+    auth = found.get(b"authorization")
+    if auth is not None:
+        scheme, _, token = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and token.strip():
+            return token.strip().decode("latin-1")
+    for name in _KEY_HEADERS:
+        if found.get(name):
+            return found[name].strip().decode("latin-1")
+    qs = scope.get("query_string")
+    if qs and b"key=" in qs:
+        for k, v in parse_qsl(qs.decode("latin-1")):
+            if k == "key" and v:
+                return v
+    return None
+
+
+def mask(key: str) -> str:
+    return key[:6] + "*" * 4 + key[-4:] if len(key) > 12 else "*" * len(key)
+
+
+def authenticate(snapshot: Snapshot, scope: dict) -> KeyEntry:
+    key = extract_key(scope)
+    if key is None:
+        raise GatewayError(
+            "authentication",
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>', 'x-api-key', 'x-goog-api-key' or '?key='.",
+            code="missing_api_key",
+        )
+    entry = snapshot.keys.get(hash_key(key))
+    if entry is None:
+        raise GatewayError(
+            "authentication", f"Incorrect API key provided: {mask(key)}.", code="invalid_api_key"
+        )
+    if entry.status != "active":
+        raise GatewayError(
+            "authentication", f"This API key ({entry.prefix}…) has been revoked.", code="invalid_api_key"
+        )
+    if entry.expires_at is not None and entry.expires_at <= time.time():
+        raise GatewayError(
+            "authentication", f"This API key ({entry.prefix}…) has expired.", code="invalid_api_key"
+        )
+    return entry

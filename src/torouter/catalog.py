@@ -1,0 +1,187 @@
+"""The in-memory view of keys, groups and upstream accounts that the hot path reads.
+
+It is loaded from the store and refreshed in the background when the store changes, so that
+authenticating and routing a call never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from torouter.store.schema import ApiKey, Group, GroupUpstream, UpstreamAccount
+
+log = logging.getLogger("torouter.catalog")
+
+
+@dataclass(slots=True)
+class Account:
+    id: int
+    name: str
+    platform: str
+    base_url: str
+    credential: str
+    weight: int
+    priority: int
+    status: str
+    models: tuple[str, ...]
+    model_map: dict[str, str]
+    max_concurrency: int
+    connect_timeout: float
+    first_byte_timeout: float
+    idle_timeout: float
+
+
+@dataclass(slots=True)
+class GroupEntry:
+    id: int
+    name: str
+    platform: str
+    models: dict[str, str]
+    aliases: dict[str, str]
+    price_multiplier: float
+    rpm: int
+    tpm: int
+    accounts: list[Account] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class KeyEntry:
+    id: int
+    name: str
+    prefix: str
+    group: GroupEntry
+    status: str
+    expires_at: float | None
+    allowed_models: tuple[str, ...]
+    rpm: int
+    tpm: int
+    max_concurrency: int
+    budget_usd: float | None
+    spent_usd: float
+
+
+@dataclass(slots=True)
+class Snapshot:
+    keys: dict[str, KeyEntry]
+    groups: dict[str, GroupEntry]
+    accounts: dict[int, Account]
+
+
+def _account(a: UpstreamAccount) -> Account:
+    t = a.timeouts or {}
+    return Account(
+        id=a.id,
+        name=a.name,
+        platform=a.platform,
+        base_url=a.base_url.rstrip("/"),
+        credential=a.credential,
+        weight=a.weight,
+        priority=a.priority,
+        status=a.status,
+        models=tuple(a.models or ()),
+        model_map=dict(a.model_map or {}),
+        max_concurrency=a.max_concurrency,
+        connect_timeout=float(t.get("connect", 10.0)),
+        first_byte_timeout=float(t.get("first_byte", 300.0)),
+        idle_timeout=float(t.get("idle", 300.0)),
+    )
+
+
+async def load_snapshot(session: AsyncSession) -> Snapshot:
+    accounts = {a.id: _account(a) for a in (await session.execute(select(UpstreamAccount))).scalars()}
+    groups_by_id: dict[int, GroupEntry] = {}
+    for g in (await session.execute(select(Group))).scalars():
+        groups_by_id[g.id] = GroupEntry(
+            id=g.id,
+            name=g.name,
+            platform=g.platform,
+            models=dict(g.models or {}),
+            aliases=dict(g.aliases or {}),
+            price_multiplier=g.price_multiplier,
+            rpm=g.rpm,
+            tpm=g.tpm,
+        )
+    links = await session.execute(
+        select(GroupUpstream).order_by(GroupUpstream.group_id, GroupUpstream.position)
+    )
+    for link in links.scalars():
+        group, account = groups_by_id.get(link.group_id), accounts.get(link.account_id)
+        if group is not None and account is not None:
+            group.accounts.append(account)
+    keys: dict[str, KeyEntry] = {}
+    for k in (await session.execute(select(ApiKey))).scalars():
+        group = groups_by_id.get(k.group_id)
+        if group is None:
+            continue
+        keys[k.key_hash] = KeyEntry(
+            id=k.id,
+            name=k.name,
+            prefix=k.prefix,
+            group=group,
+            status=k.status,
+            expires_at=k.expires_at,
+            allowed_models=tuple(k.allowed_models or ()),
+            rpm=k.rpm,
+            tpm=k.tpm,
+            max_concurrency=k.max_concurrency,
+            budget_usd=k.budget_usd,
+            spent_usd=k.spent_usd,
+        )
+    return Snapshot(keys=keys, groups={g.name: g for g in groups_by_id.values()}, accounts=accounts)
+
+
+async def change_marker(session: AsyncSession) -> tuple[object, ...]:
+    """A cheap fingerprint of the tables the catalog mirrors: it changes whenever a row does."""
+    marker: list[object] = []
+    for table in (ApiKey, Group, UpstreamAccount):
+        row = (await session.execute(select(func.count(), func.max(table.updated_at)))).one()
+        marker.extend(row)
+    return tuple(marker)
+
+
+class Catalog:
+    """Holds the current snapshot and swaps in a new one when the store changes."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0) -> None:
+        self._sessions = sessions
+        self._interval = interval
+        self._marker: tuple[object, ...] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.snapshot = Snapshot(keys={}, groups={}, accounts={})
+        self.loaded_at = 0.0
+
+    async def refresh(self, force: bool = False) -> bool:
+        async with self._sessions() as session:
+            marker = await change_marker(session)
+            if not force and marker == self._marker:
+                return False
+            self.snapshot = await load_snapshot(session)
+        self._marker = marker
+        self.loaded_at = time.time()
+        return True
+
+    async def start(self) -> None:
+        await self.refresh(force=True)
+        self._task = asyncio.create_task(self._poll(), name="torouter-catalog-refresh")
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                if await self.refresh():
+                    log.debug("catalog reloaded: %d keys", len(self.snapshot.keys))
+            except Exception as exc:  # keep serving the last snapshot while the store is unreachable
+                log.warning("catalog refresh failed: %s", type(exc).__name__)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,337 @@
+"""Settings: a YAML file plus environment overrides, with `${VAR}` interpolation.
+
+Errors name the file, the field and the fix, so that `torouter serve` can print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PLATFORMS: dict[str, str | None] = {
+    # platform -> default base URL (what that vendor's own SDK takes as its base URL)
+    "anthropic": "https://api.anthropic.com",
+    "openai": "https://api.openai.com/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "openai_compatible": None,
+}
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./torouter.db"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A config problem, worded as `FILE: FIELD: what is wrong; the fix`."""
+
+    def __init__(self, source: str, field_name: str, problem: str) -> None:
+        self.source = source
+        self.field_name = field_name
+        self.problem = problem
+        super().__init__(f"{source}: {field_name}: {problem}")
+
+
+@dataclass(slots=True)
+class Timeouts:
+    connect: float = 10.0
+    first_byte: float = 300.0
+    idle: float = 300.0
+
+
+@dataclass(slots=True)
+class UpstreamConfig:
+    name: str
+    platform: str
+    base_url: str
+    api_key: str
+    weight: int = 1
+    priority: int = 0
+    models: list[str] = field(default_factory=list)
+    model_map: dict[str, str] = field(default_factory=dict)
+    max_concurrency: int = 0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+@dataclass(slots=True)
+class GroupConfig:
+    name: str
+    platform: str
+    upstreams: list[str]
+    models: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    price_multiplier: float = 1.0
+    rpm: int = 0
+    tpm: int = 0
+
+
+@dataclass(slots=True)
+class Settings:
+    source: str = "<defaults>"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    admin_token: str | None = None
+    key_refresh_interval: float = 1.0
+    usage_flush_interval: float = 1.0
+    max_body_bytes: int = 32 * 1024 * 1024
+    log_level: str = "info"
+    upstreams: list[UpstreamConfig] = field(default_factory=list)
+    groups: list[GroupConfig] = field(default_factory=list)
+
+
+def _interpolate(value: Any, source: str, where: str) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string of the loaded YAML."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                source, where, f"environment variable {name} is not set; export it or write the value"
+            )
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, source, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, source, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class _Reader:
+    """Typed access to one mapping of the config, with errors that name the field."""
+
+    def __init__(self, data: dict[str, Any], source: str, where: str) -> None:
+        self.data, self.source, self.where = data, source, where
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, self.path(key), problem)
+
+    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.data.get(key, default)
+        if value is None:
+            if required:
+                raise self.fail(key, "is required; add it")
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.fail(key, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def num(self, key: str, default: float, *, minimum: float = 0, integer: bool = False) -> Any:
+        value = self.data.get(key, default)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, f"must be a number, got {value!r}")
+        if integer and int(value) != value:
+            raise self.fail(key, f"must be a whole number, got {value!r}")
+        if value < minimum:
+            raise self.fail(key, f"must be at least {minimum}, got {value!r}")
+        return int(value) if integer else float(value)
+
+    def str_list(self, key: str) -> list[str]:
+        value = self.data.get(key) or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "must be a list of strings")
+        return list(value)
+
+    def str_map(self, key: str) -> dict[str, str]:
+        value = self.data.get(key) or {}
+        if isinstance(value, list):  # a plain list of names maps each to itself
+            value = (
+                {v: v for v in value if isinstance(v, str)}
+                if all(isinstance(v, str) for v in value)
+                else None
+            )
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise self.fail(key, "must be a mapping of model name (wildcards allowed) to target model")
+        return dict(value)
+
+
+def _platform(r: _Reader) -> str:
+    platform = r.str("platform", required=True)
+    assert platform is not None
+    if platform not in PLATFORMS:
+        raise r.fail("platform", f"{platform!r} is not a platform; use one of {', '.join(PLATFORMS)}")
+    return platform
+
+
+def _upstream(raw: Any, source: str, where: str) -> UpstreamConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(source, where, "must be a mapping with name, platform, base_url and api_key")
+    r = _Reader(raw, source, where)
+    platform = _platform(r)
+    base_url = r.str("base_url", PLATFORMS[platform])
+    if not base_url:
+        raise r.fail(
+            "base_url", f"is required for platform {platform}; give the URL its OpenAI SDK would take"
+        )
+    if not base_url.startswith(("http://", "https://")):
+        raise r.fail("base_url", f"must start with http:// or https://, got {base_url!r}")
+    t = raw.get("timeouts") or {}
+    if not isinstance(t, dict):
+        raise r.fail("timeouts", "must be a mapping with connect, first_byte and idle (seconds)")
+    tr = _Reader(t, source, r.path("timeouts"))
+    timeouts = Timeouts(
+        connect=tr.num("connect", 10.0, minimum=0.001),
+        first_byte=tr.num("first_byte", 300.0, minimum=0.001),
+        idle=tr.num("idle", 300.0, minimum=0.001),
+    )
+    return UpstreamConfig(
+        name=r.str("name", required=True) or "",
+        platform=platform,
+        base_url=base_url.rstrip("/"),
+        api_key=r.str("api_key", required=True) or "",
+        weight=r.num("weight", 1, minimum=0, integer=True),
+        priority=r.num("priority", 0, minimum=-1_000_000, integer=True),
+        models=r.str_list("models"),
+        model_map=r.str_map("model_map"),
+        max_concurrency=r.num("max_concurrency", 0, integer=True),
+        timeouts=timeouts,
+    )
+
+
+def _group(raw: Any, source: str, where: str, upstreams: dict[str, UpstreamConfig]) -> GroupConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(source, where, "must be a mapping with name, platform and upstreams")
+    r = _Reader(raw, source, where)
+    platform = _platform(r)
+    names = r.str_list("upstreams")
+    if not names:
+        raise r.fail("upstreams", "must name at least one upstream from the upstreams list")
+    for i, name in enumerate(names):
+        up = upstreams.get(name)
+        if up is None:
+            known = ", ".join(upstreams) or "none declared"
+            raise r.fail(
+                f"upstreams[{i}]", f"no upstream is named {name!r}; declare it first (known: {known})"
+            )
+        if up.platform != platform:
+            raise r.fail(
+                f"upstreams[{i}]",
+                f"upstream {name!r} is on platform {up.platform}, not {platform}; a group's upstreams share its platform",
+            )
+    return GroupConfig(
+        name=r.str("name", required=True) or "",
+        platform=platform,
+        upstreams=names,
+        models=r.str_map("models"),
+        aliases=r.str_map("aliases"),
+        price_multiplier=r.num("price_multiplier", 1.0),
+        rpm=r.num("rpm", 0, integer=True),
+        tpm=r.num("tpm", 0, integer=True),
+    )
+
+
+def _unique(items: list[Any], source: str, section: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            raise ConfigError(
+                source, f"{section}[{i}].name", f"{item.name!r} is declared twice; names must be unique"
+            )
+        seen.add(item.name)
+
+
+def parse_settings(data: Any, source: str) -> Settings:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "<top level>", "must be a YAML mapping (key: value lines)")
+    data = _interpolate(data, source, "")
+    known = set(Settings.__dataclass_fields__) - {"source"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(source, str(key), f"is not a setting; use one of {', '.join(sorted(known))}")
+    r = _Reader(data, source, "")
+    raw_ups = data.get("upstreams") or []
+    raw_groups = data.get("groups") or []
+    if not isinstance(raw_ups, list):
+        raise r.fail("upstreams", "must be a list of upstream accounts")
+    if not isinstance(raw_groups, list):
+        raise r.fail("groups", "must be a list of groups")
+    ups = [_upstream(u, source, f"upstreams[{i}]") for i, u in enumerate(raw_ups)]
+    _unique(ups, source, "upstreams")
+    by_name = {u.name: u for u in ups}
+    groups = [_group(g, source, f"groups[{i}]", by_name) for i, g in enumerate(raw_groups)]
+    _unique(groups, source, "groups")
+    return Settings(
+        source=source,
+        host=r.str("host", "127.0.0.1") or "127.0.0.1",
+        port=r.num("port", 8080, minimum=0, integer=True),
+        database_url=r.str("database_url", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
+        redis_url=r.str("redis_url"),
+        admin_token=r.str("admin_token"),
+        key_refresh_interval=r.num("key_refresh_interval", 1.0, minimum=0.05),
+        usage_flush_interval=r.num("usage_flush_interval", 1.0, minimum=0.05),
+        max_body_bytes=r.num("max_body_bytes", 32 * 1024 * 1024, minimum=1024, integer=True),
+        log_level=r.str("log_level", "info") or "info",
+        upstreams=ups,
+        groups=groups,
+    )
+
+
+_ENV_OVERRIDES = {
+    "TOROUTER_DATABASE_URL": "database_url",
+    "TOROUTER_REDIS_URL": "redis_url",
+    "TOROUTER_ADMIN_TOKEN": "admin_token",
+    "TOROUTER_HOST": "host",
+    "TOROUTER_PORT": "port",
+    "TOROUTER_LOG_LEVEL": "log_level",
+}
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the config file (argument, else $TOROUTER_CONFIG, else none), then apply the environment."""
+    path = path or os.environ.get("TOROUTER_CONFIG") or None
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(
+                source, "<file>", "does not exist; check the path given to --config or TOROUTER_CONFIG"
+            )
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark else "<file>"
+            raise ConfigError(
+                source, where, f"is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(source, "<file>", "is not UTF-8 text; save it as UTF-8") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(source, "<top level>", "must be a YAML mapping (key: value lines)")
+        data = loaded or {}
+    for env, key in _ENV_OVERRIDES.items():
+        if os.environ.get(env):
+            data[key] = os.environ[env]
+            if key == "port":
+                try:
+                    data[key] = int(os.environ[env])
+                except ValueError:
+                    raise ConfigError(
+                        env, "port", f"must be a whole number, got {os.environ[env]!r}"
+                    ) from None
+    return parse_settings(data, source)

@@ -1,0 +1,52 @@
+"""The gateway's running state: settings, store, catalog, upstream pool and usage writer."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from torouter.accounting.usage import UsageWriter
+from torouter.catalog import Catalog
+from torouter.config import Settings
+from torouter.store.db import make_engine, migrate, sessionmaker
+from torouter.store.sync import sync_config
+from torouter.upstreams.client import UpstreamClient
+
+log = logging.getLogger("torouter")
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: AsyncEngine = make_engine(settings.database_url)
+        self.sessions: async_sessionmaker[AsyncSession] = sessionmaker(self.engine)
+        self.catalog = Catalog(self.sessions, settings.key_refresh_interval)
+        self.usage = UsageWriter(self.sessions, settings.usage_flush_interval)
+        self.client = UpstreamClient()
+
+    async def start(self) -> None:
+        await prepare_store(self.engine, self.sessions, self.settings)
+        await self.catalog.start()
+        await self.usage.start()
+        log.info(
+            "ToRouter ready: %d groups, %d upstream accounts, %d keys",
+            len(self.catalog.snapshot.groups),
+            len(self.catalog.snapshot.accounts),
+            len(self.catalog.snapshot.keys),
+        )
+
+    async def stop(self) -> None:
+        await self.catalog.stop()
+        await self.usage.stop()
+        await self.client.close()
+        await self.engine.dispose()
+
+
+async def prepare_store(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """Migrate the schema and sync the config's upstreams and groups: run by serve and by the CLI."""
+    await migrate(engine)
+    async with sessions() as session, session.begin():
+        await sync_config(session, settings)

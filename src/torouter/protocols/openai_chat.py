@@ -1,0 +1,218 @@
+"""OpenAI Chat Completions wire format: request checks, error shape, usage, and the stream tap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from torouter.accounting.usage import Usage
+from torouter.errors import GatewayError
+from torouter.protocols.sse import EventSplitter, event_data
+
+# kind -> OpenAI error `type`
+_TYPES = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "invalid_request_error",
+    "permission": "permission_error",
+    "not_found": "invalid_request_error",
+    "request_too_large": "invalid_request_error",
+    "rate_limit": "rate_limit_exceeded",
+    "insufficient_quota": "insufficient_quota",
+    "api_error": "server_error",
+    "bad_gateway": "server_error",
+    "unavailable": "server_error",
+    "timeout": "server_error",
+    "overloaded": "server_error",
+}
+
+# field -> (accepted types, what to say)
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "stream": ((bool,), "a boolean"),
+    "temperature": ((int, float), "a number"),
+    "top_p": ((int, float), "a number"),
+    "n": ((int,), "an integer"),
+    "max_tokens": ((int,), "an integer"),
+    "max_completion_tokens": ((int,), "an integer"),
+    "presence_penalty": ((int, float), "a number"),
+    "frequency_penalty": ((int, float), "a number"),
+    "seed": ((int,), "an integer"),
+    "tools": ((list,), "an array"),
+    "stop": ((str, list), "a string or an array of strings"),
+    "stream_options": ((dict,), "an object"),
+    "user": ((str,), "a string"),
+    "metadata": ((dict,), "an object"),
+    "response_format": ((dict,), "an object"),
+    "parallel_tool_calls": ((bool,), "a boolean"),
+    "logprobs": ((bool,), "a boolean"),
+}
+
+
+def error_body(err: GatewayError) -> bytes:
+    return orjson.dumps(
+        {
+            "error": {
+                "message": err.message,
+                "type": _TYPES.get(err.kind, "server_error"),
+                "param": err.param,
+                "code": err.code,
+            }
+        }
+    )
+
+
+def stream_error_event(err: GatewayError) -> bytes:
+    """An error after the stream has started: a `data:` line whose JSON has an `error` key."""
+    return b"data: " + error_body(err) + b"\n\n"
+
+
+def check_request(body: Any) -> dict[str, Any]:
+    """The checks a chat call needs before it can be routed; the upstream validates the rest."""
+    if not isinstance(body, dict):
+        raise GatewayError("invalid_request", "The request body must be a JSON object.")
+    model = body.get("model")
+    if model is None:
+        raise GatewayError("invalid_request", "you must provide a model parameter", param="model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(
+            "invalid_request",
+            f"Invalid type for 'model': expected a string, got {_kind(model)}.",
+            param="model",
+            code="invalid_type",
+        )
+    messages = body.get("messages")
+    if messages is None:
+        raise GatewayError(
+            "invalid_request",
+            "Missing required parameter: 'messages'.",
+            param="messages",
+            code="missing_required_parameter",
+        )
+    if not isinstance(messages, list):
+        raise GatewayError(
+            "invalid_request",
+            f"Invalid type for 'messages': expected an array of objects, got {_kind(messages)}.",
+            param="messages",
+            code="invalid_type",
+        )
+    if not messages:
+        raise GatewayError(
+            "invalid_request",
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+            param="messages",
+            code="empty_array",
+        )
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise GatewayError(
+                "invalid_request",
+                f"Invalid type for 'messages[{i}]': expected an object, got {_kind(m)}.",
+                param=f"messages[{i}]",
+                code="invalid_type",
+            )
+        if not isinstance(m.get("role"), str):
+            raise GatewayError(
+                "invalid_request",
+                f"Missing required parameter: 'messages[{i}].role'.",
+                param=f"messages[{i}].role",
+                code="missing_required_parameter",
+            )
+    for name, (types, what) in _FIELD_TYPES.items():
+        value = body.get(name)
+        if value is not None and (
+            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        ):
+            raise GatewayError(
+                "invalid_request",
+                f"Invalid type for '{name}': expected {what}, got {_kind(value)}.",
+                param=name,
+                code="invalid_type",
+            )
+    return body
+
+
+def _kind(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a decimal",
+    }.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def usage_from(u: Any) -> Usage | None:
+    """Usage from an OpenAI `usage` object; cached tokens are part of the prompt tokens there."""
+    if not isinstance(u, dict):
+        return None
+    prompt = u.get("prompt_tokens") or 0
+    details = u.get("prompt_tokens_details") or {}
+    cdetails = u.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=int(prompt),
+        output_tokens=int(u.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+        cache_write_tokens=int(details.get("cache_write_tokens") or 0) if isinstance(details, dict) else 0,
+        reasoning_tokens=int(cdetails.get("reasoning_tokens") or 0) if isinstance(cdetails, dict) else 0,
+    )
+
+
+def response_usage(body: bytes) -> Usage | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return usage_from(data.get("usage")) if isinstance(data, dict) else None
+
+
+class StreamTap:
+    """Relays a chat stream's events untouched while reading its usage.
+
+    When the gateway added `include_usage` for its own accounting, the usage-only chunk
+    (`choices: []`) is held back, since the client did not ask for it.
+    """
+
+    __slots__ = ("_hide_usage_chunk", "_splitter", "done", "error", "usage")
+
+    def __init__(self, hide_usage_chunk: bool) -> None:
+        self._splitter = EventSplitter()
+        self._hide_usage_chunk = hide_usage_chunk
+        self.usage: Usage | None = None
+        self.done = False
+        self.error: bytes | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        out: list[bytes] = []
+        for event in self._splitter.feed(chunk):
+            if self._inspect(event):
+                out.append(event)
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        rest = self._splitter.flush()
+        return rest if rest.strip() else b""
+
+    def _inspect(self, event: bytes) -> bool:
+        if b'"usage"' not in event and b'"error"' not in event:
+            if b"[DONE]" in event:
+                self.done = True
+            return True
+        data = event_data(event)
+        if data is None:
+            return True
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return True
+        if not isinstance(chunk, dict):
+            return True
+        if "error" in chunk and "choices" not in chunk:
+            self.error = data
+            return True
+        usage = usage_from(chunk.get("usage"))
+        if usage is not None:
+            self.usage = usage
+            if self._hide_usage_chunk and not chunk.get("choices"):
+                return False
+        return True

@@ -1,0 +1,110 @@
+"""API keys: created once in full, then only ever stored as a SHA-256 hash with a display prefix."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from torouter.store.schema import ApiKey, Group
+
+KEY_PREFIX = "sk-tr-"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def display_prefix(key: str) -> str:
+    return key[: len(KEY_PREFIX) + 6]
+
+
+class StoreError(Exception):
+    """A store operation that cannot be done as asked (unknown group, unknown key)."""
+
+
+@dataclass(slots=True)
+class KeyOptions:
+    name: str = ""
+    expires_at: float | None = None
+    budget_usd: float | None = None
+    budget_period: str | None = None
+    rpm: int = 0
+    tpm: int = 0
+    max_concurrency: int = 0
+    allowed_models: tuple[str, ...] = ()
+
+
+async def create_key(session: AsyncSession, group_name: str, options: KeyOptions) -> tuple[ApiKey, str]:
+    group = (await session.execute(select(Group).where(Group.name == group_name))).scalar_one_or_none()
+    if group is None:
+        names = (await session.execute(select(Group.name).order_by(Group.name))).scalars().all()
+        raise StoreError(f"no group is named {group_name!r}; known groups: {', '.join(names) or 'none'}")
+    key = new_key()
+    now = time.time()
+    row = ApiKey(
+        key_hash=hash_key(key),
+        prefix=display_prefix(key),
+        name=options.name,
+        group_id=group.id,
+        status="active",
+        expires_at=options.expires_at,
+        budget_usd=options.budget_usd,
+        budget_period=options.budget_period,
+        spent_usd=0.0,
+        rpm=options.rpm,
+        tpm=options.tpm,
+        max_concurrency=options.max_concurrency,
+        allowed_models=list(options.allowed_models),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row, key
+
+
+async def list_keys(session: AsyncSession) -> list[tuple[ApiKey, str]]:
+    rows = await session.execute(
+        select(ApiKey, Group.name).join(Group, Group.id == ApiKey.group_id).order_by(ApiKey.id)
+    )
+    return [(k, g) for k, g in rows.all()]
+
+
+async def find_key(session: AsyncSession, ref: str) -> tuple[ApiKey, str]:
+    """Find a key by id, full key, display prefix or name."""
+    query = select(ApiKey, Group.name).join(Group, Group.id == ApiKey.group_id)
+    if ref.isdigit():
+        cond = ApiKey.id == int(ref)
+    elif ref.startswith(KEY_PREFIX) and len(ref) > len(KEY_PREFIX) + 6:
+        cond = ApiKey.key_hash == hash_key(ref)
+    elif ref.startswith(KEY_PREFIX):
+        cond = ApiKey.prefix == ref
+    else:
+        cond = ApiKey.name == ref
+    rows = (await session.execute(query.where(cond))).all()
+    if not rows:
+        raise StoreError(
+            f"no key matches {ref!r}; give its id, prefix, name or full value (see `torouter keys list`)"
+        )
+    if len(rows) > 1:
+        raise StoreError(f"{len(rows)} keys match {ref!r}; give its id instead (see `torouter keys list`)")
+    return rows[0][0], rows[0][1]
+
+
+async def revoke_key(session: AsyncSession, ref: str) -> ApiKey:
+    key, _ = await find_key(session, ref)
+    now = time.time()
+    await session.execute(
+        update(ApiKey).where(ApiKey.id == key.id).values(status="revoked", revoked_at=now, updated_at=now)
+    )
+    key.status, key.revoked_at, key.updated_at = "revoked", now, now
+    return key

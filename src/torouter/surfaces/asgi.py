@@ -1,0 +1,89 @@
+"""Small raw-ASGI helpers shared by the surfaces: no Request objects on the hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+
+from torouter.errors import GatewayError
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON = b"application/json"
+SSE = b"text/event-stream"
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError("client went away while sending the body")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise GatewayError(
+                    "request_too_large",
+                    f"The request body is larger than the {limit}-byte limit.",
+                    code="request_too_large",
+                )
+            chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    if not raw:
+        raise GatewayError(
+            "invalid_request", "The request body is empty; send a JSON object.", code="invalid_json"
+        )
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(
+            "invalid_request",
+            f"We could not parse the JSON body of your request ({exc.args[0] if exc.args else 'invalid JSON'}).",
+            code="invalid_json",
+        ) from None
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return v
+    return None
+
+
+async def send_response(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def error_headers(err: GatewayError, request_id: str) -> list[tuple[bytes, bytes]]:
+    out = [(k.encode(), v.encode()) for k, v in err.headers.items()]
+    out.append((b"x-request-id", request_id.encode()))
+    return out

@@ -1,0 +1,112 @@
+"""Writing an upstream's answer back to the client: whole JSON bodies, or SSE as it arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import aiohttp
+
+from torouter.accounting.usage import Usage
+from torouter.errors import GatewayError
+from torouter.surfaces.asgi import JSON, SSE, Send
+from torouter.upstreams.call import Outcome
+
+
+class Tap(Protocol):
+    """Reads a stream as it passes: returns the bytes to forward, keeps usage and errors."""
+
+    usage: Usage | None
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+def pick_headers(resp: aiohttp.ClientResponse, names: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
+    out = []
+    for name in names:
+        value = resp.headers.get(name)
+        if value is not None:
+            out.append((name.encode(), value.encode("latin-1")))
+    return out
+
+
+async def relay_json(
+    send: Send,
+    outcome: Outcome,
+    headers: list[tuple[bytes, bytes]],
+    usage_of: Callable[[bytes], Usage | None],
+) -> tuple[int, Usage | None, bytes]:
+    resp = outcome.response
+    assert resp is not None
+    try:
+        data = await resp.read()
+    finally:
+        resp.release()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": resp.status,
+            "headers": [(b"content-type", JSON), (b"content-length", str(len(data)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+    return resp.status, usage_of(data), data
+
+
+class StreamResult:
+    __slots__ = ("error", "first_byte_at", "usage")
+
+    def __init__(self) -> None:
+        self.first_byte_at: float | None = None
+        self.usage: Usage | None = None
+        self.error: str | None = None
+
+
+async def relay_stream(
+    send: Send,
+    outcome: Outcome,
+    headers: list[tuple[bytes, bytes]],
+    tap: Tap,
+    error_event: Callable[[GatewayError], bytes],
+) -> StreamResult:
+    """Forward each upstream chunk the moment it arrives; an upstream failure becomes an error event."""
+    resp = outcome.response
+    assert resp is not None
+    result = StreamResult()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": resp.status,
+            "headers": [(b"content-type", SSE), (b"cache-control", b"no-cache"), *headers],
+        }
+    )
+    try:
+        async for chunk in resp.content.iter_any():
+            out = tap.feed(chunk)
+            if out:
+                if result.first_byte_at is None:
+                    result.first_byte_at = time.perf_counter()
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+        rest = tap.flush()
+        if rest:
+            await send({"type": "http.response.body", "body": rest, "more_body": True})
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        timeout = isinstance(exc, asyncio.TimeoutError)
+        result.error = "upstream_timeout" if timeout else "upstream_disconnected"
+        err = GatewayError(
+            "timeout" if timeout else "api_error",
+            "The upstream stopped answering mid-stream."
+            if timeout
+            else "The upstream connection was lost mid-stream.",
+            code=result.error,
+        )
+        await send({"type": "http.response.body", "body": error_event(err), "more_body": True})
+    finally:
+        resp.release()
+    result.usage = tap.usage
+    await send({"type": "http.response.body", "body": b""})
+    return result

@@ -1,0 +1,108 @@
+"""Sending one call upstream, moving to the next account when one fails before answering."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from torouter.catalog import Account
+from torouter.errors import GatewayError
+from torouter.upstreams.client import UpstreamClient
+
+log = logging.getLogger("torouter.upstream")
+
+# Statuses that say "this account, now" rather than "this request": try the next account.
+RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass(slots=True)
+class Attempt:
+    account: Account
+    status: int
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The response to relay (2xx or a final error), with what it took to get it."""
+
+    account: Account
+    response: aiohttp.ClientResponse | None
+    status: int
+    body: bytes | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    started: float = 0.0
+
+
+RequestBuilder = Callable[[Account], tuple[str, dict[str, str], bytes]]
+
+
+async def send(client: UpstreamClient, candidates: list[Account], build: RequestBuilder) -> Outcome:
+    """Try the candidates in order. Returns an open response on success (the caller must release it).
+
+    A connection error, a timeout or a retryable status moves on to the next account. When every
+    account fails, the last upstream error answer is returned, or a 502/504 if none answered.
+    """
+    if not candidates:
+        raise GatewayError(
+            "unavailable", "No upstream account is available for this group right now.", code="no_upstream"
+        )
+    attempts: list[Attempt] = []
+    last: Outcome | None = None
+    last_exc: GatewayError | None = None
+    started = time.perf_counter()
+    for i, account in enumerate(candidates):
+        url, headers, body = build(account)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=account.connect_timeout, sock_read=account.first_byte_timeout
+        )
+        try:
+            resp = await client.session.post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            kind = "timeout" if isinstance(exc, asyncio.TimeoutError) else "bad_gateway"
+            attempts.append(Attempt(account, 0, type(exc).__name__))
+            log.warning("upstream %s: %s", account.name, type(exc).__name__)
+            last_exc = GatewayError(
+                kind,
+                "The upstream did not answer in time."
+                if kind == "timeout"
+                else "Could not reach the upstream.",
+                code="upstream_timeout" if kind == "timeout" else "upstream_unreachable",
+            )
+            continue
+        if resp.status < 400:
+            attempts.append(Attempt(account, resp.status))
+            return Outcome(account, resp, resp.status, attempts=attempts, started=started)
+        try:
+            data = await resp.read()
+        except (TimeoutError, aiohttp.ClientError):
+            data = b""
+        finally:
+            resp.release()
+        attempts.append(Attempt(account, resp.status))
+        last = Outcome(account, resp, resp.status, body=data, attempts=attempts, started=started)
+        if resp.status not in RETRYABLE or i == len(candidates) - 1:
+            return last
+    if last is not None:
+        return last
+    assert last_exc is not None
+    last_exc.headers["x-torouter-attempts"] = str(len(attempts))
+    raise last_exc
+
+
+def scrub(text: str, account: Account) -> str:
+    """Remove what must never reach a client: the credential and the upstream's host name."""
+    if account.credential:
+        text = text.replace(account.credential, "[redacted]")
+    host = re.sub(r"^https?://", "", account.base_url).split("/", 1)[0]
+    if host:
+        text = text.replace(host, "upstream")
+    return re.sub(r"(sk|key|AIza)[-_A-Za-z0-9]{16,}", "[redacted]", text)

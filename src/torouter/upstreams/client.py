@@ -1,0 +1,27 @@
+"""The pooled aiohttp session every upstream call goes through."""
+
+from __future__ import annotations
+
+import aiohttp
+
+
+class UpstreamClient:
+    """One keep-alive connection pool for all upstreams, created inside the running loop."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True
+            )
+            # auto_decompress stays on so a gzip upstream reaches the client as plain bytes.
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
