@@ -16,6 +16,8 @@ import uvicorn
 from torouter.emulator import create_app
 from torouter.emulator import find_specs_dir as _find_specs_dir
 
+TEST_KEY = "sk-emulator-test"  # any non-empty key passes unless the server expects one
+
 
 def find_specs_dir() -> Path:
     """The shared/specs folder (env TOROUTER_SPECS_DIR, else searched upwards); fails loudly if absent."""

@@ -10,9 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds emulator_harness.py
 
-from emulator_harness import EmulatorServer, find_specs_dir  # noqa: E402
-
-KEY = "sk-emulator-test"
+from emulator_harness import EmulatorServer, find_specs_dir
 
 
 @pytest.fixture(scope="session")

@@ -209,6 +209,9 @@ async def messages(call: Call) -> Answer:
     return json_answer(message)
 
 
+PING = b'event: ping\ndata: {"type": "ping"}\n\n'
+
+
 def _event(event_type: str, payload: dict[str, Any]) -> bytes:
     return b"event: " + event_type.encode() + b"\ndata: " + dumps({"type": event_type, **payload}) + b"\n\n"
 
@@ -219,13 +222,12 @@ def _events(message: dict[str, Any], reply: Reply) -> list[bytes]:
     )
     frames = [_event("message_start", {"message": start})]
     for index, block in enumerate(message["content"]):
-        frames.extend(_block_events(index, block))
+        events = _block_events(index, block)
         if index == 0:
-            frames.append(
-                b'event: ping\ndata: {"type": "ping"}\n\n'
-            )  # recorded right after the first block opens
+            events.insert(1, PING)  # recorded right after the first block opens
+        frames.extend(events)
     if not message["content"]:
-        frames.append(b'event: ping\ndata: {"type": "ping"}\n\n')
+        frames.append(PING)
     usage = message["usage"]
     final_usage = {
         key: usage[key]
