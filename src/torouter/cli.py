@@ -32,8 +32,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(groups_app, name="groups")
 app.add_typer(upstreams_app, name="upstreams")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Piped output (scripts, tests) gets wide tables instead of Rich's 80-column wrapping.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 250)
 T = TypeVar("T")
 
 ConfigOpt = Annotated[

@@ -118,7 +118,10 @@ class ChatCompletions:
             return
 
         headers = pick_headers(outcome.response, _PASS_HEADERS)
-        if not any(h[0] == b"x-request-id" for h in headers):
+        upstream_id = outcome.response.headers.get("x-request-id")
+        if upstream_id:
+            request_id = upstream_id  # the id the client sees is the one the usage record keeps
+        else:
             headers.append((b"x-request-id", request_id.encode()))
         if stream:
             tap = openai_chat.StreamTap(hide_usage)

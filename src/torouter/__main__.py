@@ -1,0 +1,7 @@
+"""`python -m torouter` is the `torouter` command."""
+
+from __future__ import annotations
+
+from torouter.cli import main
+
+main()

@@ -1,0 +1,136 @@
+"""Fixtures that build the world: the vendor emulator, a real gateway on a free port, and keys."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.emulator_harness import EmulatorServer
+from tests.gateway_harness import GatewayServer, free_port
+
+UPSTREAM_SECRET = "sk-upstream-SECRET-4f1c2d9e8b7a6c5d"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer() as emu:
+        yield emu
+
+
+@pytest.fixture(autouse=True)
+def _fresh_emulator(request: pytest.FixtureRequest) -> None:
+    """Each test starts with no scripted steps and no recorded requests."""
+    if "emulator" in request.fixturenames:
+        request.getfixturevalue("emulator").reset()
+
+
+def gateway_config(emulator: EmulatorServer, database_url: str, **overrides: Any) -> dict[str, Any]:
+    """Groups on every OpenAI-protocol platform, all answered by the emulator."""
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens here: connection refused
+    config: dict[str, Any] = {
+        "database_url": database_url,
+        "usage_flush_interval": 0.2,
+        "upstreams": [
+            {
+                "name": "emu-openai",
+                "platform": "openai",
+                "base_url": emulator.openai_base_url,
+                "api_key": UPSTREAM_SECRET,
+            },
+            {
+                "name": "emu-openrouter",
+                "platform": "openrouter",
+                "base_url": emulator.openai_base_url,
+                "api_key": UPSTREAM_SECRET,
+            },
+            {
+                "name": "emu-compat",
+                "platform": "openai_compatible",
+                "base_url": emulator.openai_base_url,
+                "api_key": UPSTREAM_SECRET,
+            },
+            {
+                "name": "dead-openai",
+                "platform": "openai",
+                "base_url": dead,
+                "api_key": UPSTREAM_SECRET,
+                "priority": 10,
+            },
+            {
+                "name": "emu-openai-mapped",
+                "platform": "openai",
+                "base_url": emulator.openai_base_url,
+                "api_key": UPSTREAM_SECRET,
+                "models": ["gpt-4o-mini", "gpt-4.1"],
+                "model_map": {"gpt-4.1": "gpt-4.1-2025-04-14"},
+            },
+        ],
+        "groups": [
+            {"name": "openai", "platform": "openai", "upstreams": ["emu-openai"]},
+            {"name": "openrouter", "platform": "openrouter", "upstreams": ["emu-openrouter"]},
+            {"name": "compat", "platform": "openai_compatible", "upstreams": ["emu-compat"]},
+            {"name": "failover", "platform": "openai", "upstreams": ["dead-openai", "emu-openai"]},
+            {
+                "name": "mapped",
+                "platform": "openai",
+                "upstreams": ["emu-openai-mapped"],
+                "models": {"gpt-4o-mini": "*", "gpt-4.1": "*", "claude-*": "gpt-4o-mini"},
+                "aliases": {"fast": "gpt-4o-mini"},
+            },
+        ],
+    }
+    config.update(overrides)
+    return config
+
+
+@dataclass
+class World:
+    gateway: GatewayServer
+    emulator: EmulatorServer
+    keys: dict[str, str]
+    db_path: Path
+
+    def usage_rows(self, request_ids: list[str] | None = None, wait: float = 5.0) -> list[dict[str, Any]]:
+        """Rows from the store, waiting for the batch writer when some are still in memory."""
+        deadline = time.monotonic() + wait
+        while True:
+            with sqlite3.connect(self.db_path) as db:
+                db.row_factory = sqlite3.Row
+                rows = [dict(r) for r in db.execute("SELECT * FROM usage_records ORDER BY id")]
+            if request_ids is None or all(any(r["request_id"] == rid for r in rows) for rid in request_ids):
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"usage rows for {request_ids} never appeared; have {[r['request_id'] for r in rows]}"
+                )
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def world(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    workdir = tmp_path_factory.mktemp("gateway")
+    db_path = workdir / "torouter.db"
+    gw = GatewayServer(workdir, gateway_config(emulator, f"sqlite+aiosqlite:///{db_path}"))
+    keys = {
+        group: gw.create_key(group, "--name", f"{group}-key")
+        for group in ("openai", "openrouter", "compat", "failover", "mapped")
+    }
+    with gw:
+        yield World(gw, emulator, keys, db_path)
+    print(gw.log()[-4000:])
+
+
+def wait_until_key_works(base_url: str, key: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(base_url + "/v1/models", headers={"authorization": f"Bearer {key}"}).status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("a new key never started working")

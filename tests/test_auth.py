@@ -1,0 +1,88 @@
+"""Every way a key can be sent, and every way it can be refused, on the OpenAI surface."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import World, wait_until_key_works
+
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "auth"}]}
+
+
+def chat(world: World, headers: dict[str, str], params: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(
+        world.gateway.openai_base_url + "/chat/completions", json=BODY, headers=headers, params=params
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "params"),
+    [
+        ({"authorization": "Bearer {key}"}, None),
+        ({"x-api-key": "{key}"}, None),
+        ({"x-goog-api-key": "{key}"}, None),
+        ({}, {"key": "{key}"}),
+    ],
+    ids=["bearer", "x-api-key", "x-goog-api-key", "query-key"],
+)
+def test_key_is_accepted_from_every_location(world: World, headers: dict, params: dict | None) -> None:
+    key = world.keys["openai"]
+    fill = lambda d: {k: v.format(key=key) for k, v in d.items()}  # noqa: E731
+    r = chat(world, fill(headers), fill(params) if params else None)
+    assert r.status_code == 200, r.text
+    sent = world.emulator.requests()[-1]
+    assert key not in str(sent["headers"]) and key not in sent["query"], "the client key leaked upstream"
+
+
+def test_missing_key_is_401_in_openai_shape(world: World) -> None:
+    r = chat(world, {})
+    assert r.status_code == 401
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert "didn't provide an API key" in err["message"]
+
+
+def test_unknown_key_is_401_and_masked(world: World) -> None:
+    bad = "sk-tr-thisKeyDoesNotExist0123456789abcdef"
+    with pytest.raises(openai.AuthenticationError) as exc:
+        openai.OpenAI(api_key=bad, base_url=world.gateway.openai_base_url, max_retries=0).models.list()
+    assert exc.value.status_code == 401 and exc.value.code == "invalid_api_key"
+    assert bad not in str(exc.value.body)
+    assert world.emulator.requests() == []
+
+
+def test_revoked_key_stops_working_within_two_seconds(world: World) -> None:
+    key = world.gateway.create_key("openai", "--name", "to-revoke")
+    wait_until_key_works(world.gateway.url, key)
+    assert chat(world, {"authorization": f"Bearer {key}"}).status_code == 200
+    world.gateway.cli("keys", "revoke", "to-revoke")
+    revoked_at = time.monotonic()
+    while chat(world, {"authorization": f"Bearer {key}"}).status_code == 200:
+        assert time.monotonic() - revoked_at < 2.0, "the revoked key still works after 2 seconds"
+        time.sleep(0.05)
+    r = chat(world, {"authorization": f"Bearer {key}"})
+    assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
+
+
+def test_expired_key_is_refused(world: World) -> None:
+    key = world.gateway.create_key("openai", "--expires-in", "3s")
+    wait_until_key_works(world.gateway.url, key)
+    deadline = time.monotonic() + 6
+    while chat(world, {"authorization": f"Bearer {key}"}).status_code == 200:
+        assert time.monotonic() < deadline, "the key never expired"
+        time.sleep(0.1)
+    r = chat(world, {"authorization": f"Bearer {key}"})
+    assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+
+
+def test_key_model_allow_list_limits_what_it_can_call(world: World) -> None:
+    key = world.gateway.create_key("openai", "--models", "gpt-4o-mini")
+    wait_until_key_works(world.gateway.url, key)
+    c = openai.OpenAI(api_key=key, base_url=world.gateway.openai_base_url, max_retries=0)
+    assert c.chat.completions.create(**BODY).choices[0].message.content
+    with pytest.raises(openai.NotFoundError):
+        c.chat.completions.create(model="gpt-4.1", messages=BODY["messages"])

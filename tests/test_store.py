@@ -1,0 +1,154 @@
+"""The store on both backends: migrations, config sync, hashed keys, revocation seen by the catalog, usage batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tests.services import temporary_postgres_database
+from torouter.accounting.usage import Usage, UsageWriter, usage_row
+from torouter.catalog import Catalog
+from torouter.config import parse_settings
+from torouter.gateway import prepare_store
+from torouter.store.db import make_engine, sessionmaker
+from torouter.store.keys import KeyOptions, create_key, find_key, hash_key, revoke_key
+from torouter.store.schema import ApiKey, GroupUpstream, UpstreamAccount, UsageRecord
+
+CONFIG = {
+    "upstreams": [
+        {"name": "a", "platform": "openai", "base_url": "http://127.0.0.1:1/v1", "api_key": "sk-up-a"},
+        {
+            "name": "b",
+            "platform": "openai",
+            "base_url": "http://127.0.0.1:2/v1",
+            "api_key": "sk-up-b",
+            "weight": 3,
+        },
+    ],
+    "groups": [
+        {"name": "g", "platform": "openai", "upstreams": ["a", "b"], "aliases": {"fast": "gpt-4o-mini"}}
+    ],
+}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    else:
+        with temporary_postgres_database() as url:
+            yield url
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_migrations_and_sync_are_idempotent(database_url: str) -> None:
+    async def main() -> None:
+        engine = make_engine(database_url)
+        sessions = sessionmaker(engine)
+        settings = parse_settings(CONFIG, "test.yaml")
+        await prepare_store(engine, sessions, settings)
+        async with sessions() as s:
+            stamp = (await s.execute(select(func.max(UpstreamAccount.updated_at)))).scalar_one()
+        await prepare_store(engine, sessions, settings)  # a restart with the same config changes nothing
+        async with sessions() as s:
+            assert (await s.execute(select(func.count()).select_from(UpstreamAccount))).scalar_one() == 2
+            assert (await s.execute(select(func.max(UpstreamAccount.updated_at)))).scalar_one() == stamp
+            links = (
+                (await s.execute(select(GroupUpstream.position).order_by(GroupUpstream.position)))
+                .scalars()
+                .all()
+            )
+            assert links == [0, 1]
+            version = (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+            assert version == "0001"
+        # A changed config updates the rows it touches.
+        changed = dict(CONFIG, upstreams=[dict(CONFIG["upstreams"][0], weight=9), CONFIG["upstreams"][1]])
+        await prepare_store(engine, sessions, parse_settings(changed, "test.yaml"))
+        async with sessions() as s:
+            weight = (
+                await s.execute(select(UpstreamAccount.weight).where(UpstreamAccount.name == "a"))
+            ).scalar_one()
+            assert weight == 9
+        await engine.dispose()
+
+    run(main())
+
+
+def test_keys_are_stored_as_hashes_and_revocation_reaches_the_catalog(database_url: str) -> None:
+    async def main() -> None:
+        engine = make_engine(database_url)
+        sessions = sessionmaker(engine)
+        await prepare_store(engine, sessions, parse_settings(CONFIG, "test.yaml"))
+        async with sessions() as s, s.begin():
+            row, key = await create_key(s, "g", KeyOptions(name="alice"))
+        async with sessions() as s:
+            stored = (await s.execute(select(ApiKey))).scalars().one()
+            assert stored.key_hash == hash_key(key) and key not in (stored.prefix + stored.key_hash)
+            assert key.startswith(stored.prefix)
+            assert (await find_key(s, "alice"))[0].id == row.id
+            assert (await find_key(s, stored.prefix))[0].id == row.id
+        catalog = Catalog(sessions, interval=0.05)
+        await catalog.start()
+        try:
+            entry = catalog.snapshot.keys[hash_key(key)]
+            assert entry.status == "active" and entry.group.name == "g"
+            assert [a.name for a in entry.group.accounts] == ["a", "b"]
+            async with sessions() as s, s.begin():
+                await revoke_key(s, str(row.id))
+            deadline = time.monotonic() + 2
+            while catalog.snapshot.keys[hash_key(key)].status == "active":
+                assert time.monotonic() < deadline, "the catalog never saw the revocation"
+                await asyncio.sleep(0.02)
+        finally:
+            await catalog.stop()
+            await engine.dispose()
+
+    run(main())
+
+
+def test_usage_writer_batches_and_flushes_on_stop(database_url: str) -> None:
+    async def main() -> None:
+        engine = make_engine(database_url)
+        sessions = sessionmaker(engine)
+        await prepare_store(engine, sessions, parse_settings(CONFIG, "test.yaml"))
+        writer = UsageWriter(sessions, interval=3600)  # never ticks: only stop() can flush
+        await writer.start()
+        for i in range(250):
+            writer.submit(
+                usage_row(
+                    request_id=f"r{i}",
+                    created_at=time.time(),
+                    key_id=1,
+                    key_name="k",
+                    group_name="g",
+                    account_name="a",
+                    surface="openai",
+                    platform="openai",
+                    endpoint="chat.completions",
+                    model="m",
+                    upstream_model="m",
+                    stream=False,
+                    status_code=200,
+                    usage=Usage(input_tokens=10, output_tokens=i, cached_tokens=2),
+                    latency_ms=1.0,
+                    ttft_ms=None,
+                    attempts=1,
+                )
+            )
+        async with sessions() as s:
+            assert (await s.execute(select(func.count()).select_from(UsageRecord))).scalar_one() == 0
+        await writer.stop()
+        async with sessions() as s:
+            count, out = (await s.execute(select(func.count(), func.sum(UsageRecord.output_tokens)))).one()
+            assert count == 250 and out == sum(range(250))
+        await engine.dispose()
+
+    run(main())
