@@ -128,11 +128,16 @@ class Dispatcher:
 
 
 def _models_router(
-    dispatcher: Dispatcher, openai: Handler, anthropic: Handler
+    dispatcher: Dispatcher, openai: Handler, anthropic: Handler, gemini: Handler
 ) -> Callable[[Request], Awaitable[Any]]:
-    """`/v1/models` is shared: Anthropic's shape when the client sends Anthropic's headers."""
+    """`/v1/models...` is shared by three vendors; the credential the client sends tells them apart.
+
+    Gemini's v1 paths (`/v1/models/{m}:generateContent`) land here too: google-genai now defaults to v1.
+    """
 
     async def endpoint(request: Request) -> EmulatorResponse:
+        if request.method == "POST" or "x-goog-api-key" in request.headers or "key" in request.query_params:
+            return await dispatcher.handle(request, _gemini.VENDOR, gemini)
         if "anthropic-version" in request.headers or "x-api-key" in request.headers:
             return await dispatcher.handle(request, _anthropic.VENDOR, anthropic)
         return await dispatcher.handle(request, _openai.VENDOR, openai)
@@ -176,22 +181,16 @@ def create_app(specs_dir: Path | None = None, expected_key: str | None = None) -
     state = ControlState()
     dispatch = Dispatcher(state, specs, key)
     oa, an, ge = _openai.VENDOR, _anthropic.VENDOR, _gemini.VENDOR
+    list_models = (_openai.list_models, _anthropic.list_models, _gemini.list_models)
+    get_model = (_openai.get_model, _anthropic.get_model, _gemini.models_target)
     routes = [
         *_control_routes(state),
         Route("/v1/chat/completions", dispatch.route(oa, _openai.chat_completions), methods=["POST"]),
         Route("/v1/responses", dispatch.route(oa, _openai_responses.responses), methods=["POST"]),
         Route("/v1/embeddings", dispatch.route(oa, _openai.embeddings), methods=["POST"]),
         Route("/v1/images/generations", dispatch.route(oa, _openai.images_generations), methods=["POST"]),
-        Route(
-            "/v1/models",
-            _models_router(dispatch, _openai.list_models, _anthropic.list_models),
-            methods=["GET"],
-        ),
-        Route(
-            "/v1/models/{model_id:path}",
-            _models_router(dispatch, _openai.get_model, _anthropic.get_model),
-            methods=["GET"],
-        ),
+        Route("/v1/models", _models_router(dispatch, *list_models), methods=["GET"]),
+        Route("/v1/models/{model_id:path}", _models_router(dispatch, *get_model), methods=["GET", "POST"]),
         Route("/v1/messages", dispatch.route(an, _anthropic.messages), methods=["POST"]),
         Route("/v1/messages/count_tokens", dispatch.route(an, _anthropic.count_tokens), methods=["POST"]),
         Route("/v1beta/models", dispatch.route(ge, _gemini.list_models), methods=["GET"]),

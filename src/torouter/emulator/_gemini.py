@@ -107,10 +107,24 @@ class GeminiVendor:
         )
 
     def model_of(self, request: Request, body: Any) -> str | None:
-        return split_target(request.path_params.get("target", ""))[0]
+        return split_target(target_of(request.path_params))[0]
 
 
 VENDOR = GeminiVendor()
+
+
+def target_of(path_params: dict[str, Any]) -> str:
+    # /v1beta/models/{target} and, for SDKs that default to v1, /v1/models/{model_id}.
+    return str(path_params.get("target") or path_params.get("model_id") or "")
+
+
+def field(value: Any, name: str) -> Any:
+    """A camelCase field, or its snake_case spelling: the API's proto JSON parser takes both."""
+    if not isinstance(value, dict):
+        return None
+    if name in value:
+        return value[name]
+    return value.get(re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name))
 
 
 def split_target(target: str) -> tuple[str, str | None]:
@@ -150,18 +164,17 @@ def _reply(call: Call, body: dict[str, Any], contents: list[dict[str, Any]]) -> 
     users = [c for c in contents if c.get("role", "user") == "user" and _text_of(c)]
     tools: list[tuple[str, Any]] = []
     for tool in body.get("tools") or []:
-        for declaration in tool.get("functionDeclarations", tool.get("function_declarations")) or []:
-            schema = declaration.get("parameters", declaration.get("parametersJsonSchema"))
+        for declaration in field(tool, "functionDeclarations") or []:
+            schema = declaration.get("parameters", field(declaration, "parametersJsonSchema"))
             tools.append((declaration["name"], schema))
-    config = body.get("generationConfig") or {}
-    thinking_config = config.get("thinkingConfig") or {}
-    prompt = " ".join([_text_of(body.get("systemInstruction")), *(_text_of(c) for c in contents)])
+    thinking_config = field(field(body, "generationConfig"), "thinkingConfig")
+    prompt = " ".join([_text_of(field(body, "systemInstruction")), *(_text_of(c) for c in contents)])
     return plan_reply(
         call.step,
         last_user_text=_text_of(users[-1]) if users else "",
         prompt_text=prompt,
         tools=tools,
-        thinking=bool(thinking_config.get("includeThoughts")),
+        thinking=bool(field(thinking_config, "includeThoughts")),
     )
 
 
@@ -247,13 +260,14 @@ async def count_tokens(call: Call, model: str) -> Answer:
     body = call.body if isinstance(call.body, dict) else {}
     if not looks_like_model(model):
         raise _not_found(model, "countTokens")
-    if "contents" in body and "generateContentRequest" in body:
+    wrapped = field(body, "generateContentRequest")
+    if "contents" in body and wrapped is not None:
         raise VendorError(400, "contents and generate_content_request cannot both be set.")
-    inner = body.get("generateContentRequest", body)
-    owner = "GenerateContentRequest" if "generateContentRequest" in body else "CountTokensRequest"
+    inner = wrapped if wrapped is not None else body
+    owner = "GenerateContentRequest" if wrapped is not None else "CountTokensRequest"
     contents = _validate_contents(inner, owner)
     check_tools(inner.get("tools") if isinstance(inner, dict) else None)
-    text = " ".join([_text_of(inner.get("systemInstruction")), *(_text_of(c) for c in contents)])
+    text = " ".join([_text_of(field(inner, "systemInstruction")), *(_text_of(c) for c in contents)])
     tokens = estimate_tokens(text)
     return json_answer(
         {"totalTokens": tokens, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]}
@@ -264,7 +278,7 @@ def _embed_one(request: Any, owner: str) -> dict[str, Any]:
     content = request.get("content") if isinstance(request, dict) else None
     if not isinstance(content, dict) or not content.get("parts"):
         raise VendorError(400, f"* {owner}.content: content is not specified\n")
-    dimensions = int(request.get("outputDimensionality") or 8)
+    dimensions = int(field(request, "outputDimensionality") or 8)
     return {"values": embedding_vector(_text_of(content), dimensions)}
 
 
@@ -321,7 +335,7 @@ async def list_models(call: Call) -> Answer:
 
 async def models_target(call: Call) -> Answer:
     """Everything under /v1beta/models/...: `GET {model}` or `POST {model}:{method}`."""
-    model, method = split_target(call.path_params["target"])
+    model, method = split_target(target_of(call.path_params))
     if call.request.method == "GET":
         if method is not None:
             raise VendorError(404, f"Method not found: {method}", type="NOT_FOUND")
