@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from torouter.store.schema import UsageRecord
 
 log = logging.getLogger("torouter.usage")
+_INSERT = insert(UsageRecord.__table__)
 
 
 @dataclass(slots=True)
@@ -65,7 +66,8 @@ class UsageWriter:
             rows, self._rows = self._rows[: self._batch], self._rows[self._batch :]
             try:
                 async with self._sessions() as session, session.begin():
-                    await session.execute(insert(UsageRecord), rows)
+                    # Core executemany: the ORM's bulk path costs several times more per row.
+                    await session.execute(_INSERT, rows)
                 self.written += len(rows)
             except Exception as exc:
                 # Put them back so a passing store outage loses nothing; the next tick retries.
@@ -126,5 +128,4 @@ def usage_row(
         "latency_ms": latency_ms,
         "ttft_ms": ttft_ms,
         "attempts": attempts,
-        "extra": None,
     }

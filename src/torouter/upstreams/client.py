@@ -18,7 +18,8 @@ class UpstreamClient:
                 limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True
             )
             # auto_decompress stays on so a gzip upstream reaches the client as plain bytes.
-            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+            # No skip_auto_headers: it sends aiohttp down a slow header path on every request.
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     async def close(self) -> None:
