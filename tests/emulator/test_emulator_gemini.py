@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +23,48 @@ def client(emulator: EmulatorServer) -> genai.Client:
     # v1beta is what the gateway speaks upstream; this SDK version defaults to v1 (tested below).
     options = types.HttpOptions(base_url=emulator.url, api_version="v1beta")
     return genai.Client(api_key=KEY, http_options=options)
+
+
+def unknown_fields(discovery: dict[str, Any], schema_name: str, value: Any, path: str = "") -> list[str]:
+    """Paths of keys in `value` that the discovery document's schema does not define."""
+    schema = discovery["schemas"][schema_name]
+    found: list[str] = []
+    for key, item in value.items():
+        prop = schema.get("properties", {}).get(key)
+        if prop is None:
+            found.append(f"{path}.{key}")
+            continue
+        ref = prop.get("$ref") or prop.get("items", {}).get("$ref")
+        for element in item if isinstance(item, list) else [item]:
+            if ref and isinstance(element, dict):
+                found.extend(unknown_fields(discovery, ref, element, f"{path}.{key}"))
+    return found
+
+
+def test_answers_use_only_fields_the_discovery_document_defines(
+    emulator: EmulatorServer, specs_dir: Path
+) -> None:
+    discovery = json.loads((specs_dir / "gemini" / "discovery-v1beta.json").read_text())
+    headers = {"x-goog-api-key": KEY}
+    tool = {"functionDeclarations": [{"name": "f", "parameters": {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}, "required": ["a"]}}]}  # fmt: skip
+    thinking = {"thinkingConfig": {"includeThoughts": True}}
+    body = {"contents": [{"parts": [{"text": "CALL_TOOL"}]}], "tools": [tool], "generationConfig": thinking}
+    generated = httpx.post(
+        f"{emulator.url}/v1beta/models/{MODEL}:generateContent", json=body, headers=headers
+    )
+    assert unknown_fields(discovery, "GenerateContentResponse", generated.json()) == []
+    parts = generated.json()["candidates"][0]["content"]["parts"]
+    assert [sorted(p) for p in parts] == [["text", "thought"], ["functionCall", "thoughtSignature"]]
+    counted = httpx.post(f"{emulator.url}/v1beta/models/{MODEL}:countTokens", json=body, headers=headers)
+    assert unknown_fields(discovery, "CountTokensResponse", counted.json()) == []
+    listed = httpx.get(f"{emulator.url}/v1beta/models", headers=headers)
+    assert unknown_fields(discovery, "ListModelsResponse", listed.json()) == []
+    embedded = httpx.post(
+        f"{emulator.url}/v1beta/models/gemini-embedding-001:embedContent",
+        json={"content": {"parts": [{"text": "e"}]}},
+        headers=headers,
+    )
+    assert unknown_fields(discovery, "EmbedContentResponse", embedded.json()) == []
 
 
 def test_generate_content_text_and_usage(client: genai.Client, emulator: EmulatorServer) -> None:
@@ -162,7 +206,7 @@ def test_count_tokens_in_both_body_forms(client: genai.Client, emulator: Emulato
     assert wrapped.json()["totalTokens"] == 20
 
 
-def test_embed_content_honours_output_dimensionality(client: genai.Client) -> None:
+def test_embed_content_honours_output_dimensionality(client: genai.Client, emulator: EmulatorServer) -> None:
     result = client.models.embed_content(
         model="gemini-embedding-001",
         contents=["one", "two"],
@@ -171,6 +215,7 @@ def test_embed_content_honours_output_dimensionality(client: genai.Client) -> No
     assert len(result.embeddings) == 2
     assert all(len(e.values) == 16 for e in result.embeddings)
     assert result.embeddings[0].values != result.embeddings[1].values
+    assert emulator.requests()[-1]["path"] == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
     again = client.models.embed_content(
         model="gemini-embedding-001",
         contents="one",

@@ -36,33 +36,6 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def collect_text(value: Any) -> str:
-    """All strings under "text"-like keys of a request body, joined: the basis of input tokens."""
-    parts: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, str):
-            parts.append(node)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, dict):
-            for key, item in node.items():
-                if key in (
-                    "text",
-                    "content",
-                    "input",
-                    "prompt",
-                    "instructions",
-                    "system",
-                    "thinking",
-                ) or key in ("messages", "contents", "parts", "systemInstruction", "system_instruction"):
-                    walk(item)
-
-    walk(value)
-    return " ".join(parts)
-
-
 def split_chunks(text: str) -> list[str]:
     """Word-by-word pieces (each keeps its leading space) that concatenate back to `text`."""
     pieces = re.findall(r"\s*\S+|\s+$", text)

@@ -201,9 +201,8 @@ async def chat_completions(call: Call) -> Answer:
             code="empty_array",
         )
     reply = chat_reply(call, body)
-    for index, tool_call in enumerate(reply.tool_calls):
+    for tool_call in reply.tool_calls:
         tool_call.id = tool_call.id or random_id("call_")
-        reply.tool_calls[index] = tool_call
     completion_id = random_id("chatcmpl-", 29)
     created = int(time.time())
     finish = FINISH_REASONS[reply.stop_reason]
