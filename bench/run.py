@@ -1,0 +1,782 @@
+"""Benchmark ToRouter against the floor (a bare ASGI forwarder) on a static nginx upstream.
+
+One run starts everything it needs on free ports (nginx upstream, floor, one ToRouter worker),
+loads each target with wrk, prints a comparison table with PASS/FAIL per target, writes it as
+Markdown and stops what it started. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "bench"
+NGINX_CONF = "/tmp/torouter-bench-nginx.conf"
+NGINX_PIDFILE = Path("/tmp/torouter-bench-nginx.pid")  # written by start-upstream.sh's nginx.conf
+JSON_UPSTREAM = "http://127.0.0.1:9901"
+SSE_UPSTREAM = "http://127.0.0.1:9902"
+# nginx lives in /usr/sbin, which is not on every user's PATH.
+TOOL_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+
+# Targets the brief sets: throughput at c=32 and added median latency at c=1.
+MIN_RATIO_AT_32 = 0.5
+MAX_ADDED_P50_MS_AT_1 = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One kind of call: the wrk script, the path it hits and the ToRouter group that serves it."""
+
+    name: str
+    lua: str  # file name under shared/bench
+    path: str
+    group: str
+    stream: bool
+    platform: str
+    base_url: str  # what ToRouter's upstream account points at
+
+    @property
+    def origin(self) -> str:
+        """The upstream's scheme://host:port, which the floor prefixes to the request path."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def upstream_name(self) -> str:
+        return "static-" + self.group.removeprefix("bench-")
+
+
+# Adding a scenario is one entry here; ToRouter's config is derived from the ones selected.
+SCENARIOS = [
+    Scenario("openai-chat", "wrk-openai-chat.lua", "/v1/chat/completions", "bench-json", False, "openai", f"{JSON_UPSTREAM}/v1"),
+    Scenario("openai-chat-stream", "wrk-openai-chat.lua", "/v1/chat/completions", "bench-sse", True, "openai", f"{SSE_UPSTREAM}/v1"),
+    Scenario("anthropic-messages", "wrk-anthropic-messages.lua", "/v1/messages", "bench-anthropic-json", False, "anthropic", JSON_UPSTREAM),
+    Scenario("anthropic-messages-stream", "wrk-anthropic-messages.lua", "/v1/messages", "bench-anthropic-sse", True, "anthropic", SSE_UPSTREAM),
+]  # fmt: skip
+SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+class BenchError(Exception):
+    """A problem that stops the whole run (missing tool, upstream that will not start)."""
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C so the servers get stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class TargetError(Exception):
+    """A problem with one target for one scenario: reported as n/a, the run goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    url: str
+    env: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+
+
+@dataclass(slots=True)
+class Cell:
+    """What one target measured for one scenario and concurrency."""
+
+    result: WrkResult | None = None
+    error: str | None = None
+
+
+class Target(Protocol):
+    name: str
+
+    def endpoint(self, scenario: Scenario) -> Endpoint: ...
+
+
+# ---------------------------------------------------------------- processes and ports
+
+
+class Processes:
+    """The servers this run started; stop_all() ends exactly those, by their own handles."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = (self.logdir / f"{name}.log").open("wb")
+        # A new session keeps the terminal's Ctrl-C away from the servers: we stop them in order.
+        proc = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.started.append((name, proc))
+        return proc
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        path = self.logdir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def stop_all(self) -> None:
+        for _name, proc in reversed(self.started):
+            if proc.poll() is None:
+                proc.terminate()
+        for _name, proc in reversed(self.started):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.started.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return 200 <= r.status < 300
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def wait_ready(
+    check: Callable[[], bool],
+    what: str,
+    proc: subprocess.Popen[bytes],
+    procs: Processes,
+    name: str,
+    timeout: float = 30,
+) -> None:
+    """Poll until the server answers; fail early, with its log, if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TargetError(f"{what} exited with code {proc.returncode}: {procs.log_tail(name, 5)}")
+        if check():
+            return
+        time.sleep(0.1)
+    raise TargetError(f"{what} did not answer within {timeout:.0f} s: {procs.log_tail(name, 5)}")
+
+
+# ---------------------------------------------------------------- the static upstream
+
+
+def check_tools() -> None:
+    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool, path=TOOL_PATH) is None]
+    if missing:
+        raise BenchError(
+            f"{' and '.join(missing)} not found; install them with: apt-get install -y nginx wrk"
+        )
+    if not (SHARED / "start-upstream.sh").exists():
+        raise BenchError(
+            f"{SHARED} not found: the shared bench files must sit beside the repo, at <repo>/../shared"
+        )
+
+
+def nginx_running() -> bool:
+    """Same test as start-upstream.sh: a live pid in its pidfile."""
+    try:
+        pid = int(NGINX_PIDFILE.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError) as exc:
+        return isinstance(exc, PermissionError)  # alive, but someone else's
+    return True
+
+
+@contextlib.contextmanager
+def static_upstream() -> Iterator[None]:
+    """Start the nginx upstream unless it already runs; stop it afterwards only if we started it."""
+    was_running = nginx_running()
+    env = {**os.environ, "PATH": TOOL_PATH}
+    if not was_running:
+        done = subprocess.run(
+            ["bash", str(SHARED / "start-upstream.sh")], env=env, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise BenchError(f"start-upstream.sh failed: {(done.stderr or done.stdout).strip()}")
+    try:
+        for url in (JSON_UPSTREAM, SSE_UPSTREAM):
+            port = urlsplit(url).port or 80
+            if not wait_for_port(port, timeout=5):
+                raise BenchError(
+                    f"static upstream {url} does not answer; see /tmp/torouter-bench-nginx-error.log"
+                )
+        yield
+    finally:
+        if not was_running:
+            subprocess.run(["nginx", "-s", "stop", "-c", NGINX_CONF], env=env, capture_output=True)
+
+
+# ---------------------------------------------------------------- targets
+
+
+class Floor:
+    """The bare ASGI forwarder; one process per upstream origin, started on first use."""
+
+    name = "floor"
+
+    def __init__(self, procs: Processes) -> None:
+        self.procs = procs
+        self.ports: dict[str, int] = {}
+
+    def endpoint(self, scenario: Scenario) -> Endpoint:
+        port = self.ports.get(scenario.origin) or self._start(scenario.origin)
+        return Endpoint(f"http://127.0.0.1:{port}{scenario.path}", {"KEY": "sk-floor-ignores-keys"})
+
+    def _start(self, origin: str) -> int:
+        port = free_port()
+        name = f"floor-{urlsplit(origin).port}"
+        floor_dir = SHARED / "floor"
+        argv = [sys.executable, "-m", "uvicorn", "asgi_floor:app", "--app-dir", str(floor_dir)]
+        argv += ["--port", str(port)]
+        argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+        env = {**os.environ, "CLIENT": "aiohttp", "UPSTREAM": origin, "PYTHONDONTWRITEBYTECODE": "1"}
+        proc = self.procs.start(name, argv, env, cwd=floor_dir)
+        wait_ready(lambda: port_open(port), f"floor on :{port}", proc, self.procs, name)
+        self.ports[origin] = port
+        return port
+
+
+def torouter_argv() -> list[str]:
+    """The torouter script installed next to this interpreter, else the same entry point via -c."""
+    script = Path(sys.executable).parent / "torouter"
+    return (
+        [str(script)] if script.exists() else [sys.executable, "-c", "from torouter.cli import main; main()"]
+    )
+
+
+def torouter_config(scenarios: list[Scenario], db_path: Path) -> dict[str, object]:
+    upstreams: dict[str, dict[str, str]] = {}
+    groups: dict[str, dict[str, object]] = {}
+    for s in scenarios:
+        upstreams[s.upstream_name] = {
+            "name": s.upstream_name,
+            "platform": s.platform,
+            "base_url": s.base_url,
+            "api_key": "sk-upstream-bench",
+        }
+        groups[s.group] = {"name": s.group, "platform": s.platform, "upstreams": [s.upstream_name]}
+    return {
+        "database_url": f"sqlite+aiosqlite:///{db_path}",
+        "upstreams": list(upstreams.values()),
+        "groups": list(groups.values()),
+    }
+
+
+class ToRouter:
+    """One ToRouter worker with a fresh SQLite store and one key per group, started on first use."""
+
+    name = "torouter"
+
+    def __init__(self, procs: Processes, workdir: Path, scenarios: list[Scenario]) -> None:
+        self.procs = procs
+        self.workdir = workdir
+        self.scenarios = scenarios
+        self.port = 0
+        self.keys: dict[str, str] = {}
+        self.key_errors: dict[str, str] = {}
+        self.start_error: str | None = None
+        self.started = False
+
+    def endpoint(self, scenario: Scenario) -> Endpoint:
+        if not self.started:
+            self._start()
+        if self.start_error:
+            raise TargetError(self.start_error)
+        if scenario.group in self.key_errors:
+            raise TargetError(self.key_errors[scenario.group])
+        return Endpoint(f"http://127.0.0.1:{self.port}{scenario.path}", {"KEY": self.keys[scenario.group]})
+
+    def _start(self) -> None:
+        self.started = True
+        self.config = self.workdir / "torouter.yaml"
+        self.config.write_text(
+            yaml.safe_dump(torouter_config(self.scenarios, self.workdir / "bench.db"), sort_keys=False)
+        )
+        for group in dict.fromkeys(s.group for s in self.scenarios):
+            try:
+                self.keys[group] = self._create_key(group)
+            except TargetError as exc:
+                self.key_errors[group] = str(exc)
+        try:
+            self._serve()
+        except TargetError as exc:
+            self.start_error = str(exc)
+
+    def _create_key(self, group: str) -> str:
+        argv = [*torouter_argv(), "keys", "create", "--group", group, "--name", "bench"]
+        argv += ["--config", str(self.config)]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:
+            raise TargetError(
+                f"torouter keys create --group {group} failed: {(done.stderr or done.stdout).strip()}"
+            )
+        return lines[-1].strip()  # the new key is alone on the last line
+
+    def _serve(self) -> None:
+        self.port = free_port()
+        argv = [*torouter_argv(), "serve", "--config", str(self.config), "--port", str(self.port)]
+        argv += ["--log-level", "warning"]
+        proc = self.procs.start("torouter", argv, dict(os.environ))
+        health = f"http://127.0.0.1:{self.port}/healthz"
+        wait_ready(lambda: http_ok(health), f"torouter on :{self.port}", proc, self.procs, "torouter")
+
+
+# ---------------------------------------------------------------- wrk
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_LATENCY = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.M)
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
+_REQUESTS = re.compile(r"^\s*(\d+) requests in ", re.M)
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_PROBE = re.compile(r"^PROBE (\d+) (.*)$", re.M)
+
+# Loads the scenario's own script, then prints the first answer and stops: one real call.
+PROBE_LUA = """dofile("{lua}")
+response = function(status, headers, body)
+  io.write("PROBE " .. status .. " " .. (string.gsub(string.sub(body, 1, 300), "%s+", " ")) .. "\\n")
+  io.flush()
+  wrk.thread:stop()
+end
+"""
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Pull calls/s, p50, p99 (in ms), non-2xx and socket errors out of `wrk --latency` output."""
+    rps = _RPS.search(output)
+    latency = {pct: float(value) * _UNIT_MS[unit] for pct, value, unit in _LATENCY.findall(output)}
+    requests = _REQUESTS.search(output)
+    if not rps or "50" not in latency or "99" not in latency or not requests:
+        raise TargetError(f"could not parse wrk output: {output.strip()[-300:]}")
+    non_2xx = _NON_2XX.search(output)
+    sockets = _SOCKET.search(output)
+    return WrkResult(
+        rps=float(rps.group(1)),
+        p50_ms=latency["50"],
+        p99_ms=latency["99"],
+        requests=int(requests.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
+    )
+
+
+def run_wrk(script: Path, endpoint: Endpoint, scenario: Scenario, connections: int, seconds: int) -> str:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), endpoint.url]
+    env = {**os.environ, **endpoint.env, "STREAM": "1" if scenario.stream else "0"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise TargetError(f"wrk exited with {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}")
+    return done.stdout
+
+
+def probe(endpoint: Endpoint, scenario: Scenario, workdir: Path) -> None:
+    """Send one real call before loading a target, so a broken one reports why instead of a 0."""
+    script = workdir / f"probe-{scenario.name}.lua"
+    script.write_text(PROBE_LUA.format(lua=SHARED / scenario.lua))
+    output = run_wrk(script, endpoint, scenario, 1, 2)
+    answer = _PROBE.search(output)
+    if not answer:
+        raise TargetError(f"no answer from {endpoint.url}: {output.strip()[-200:]}")
+    status, body = int(answer.group(1)), answer.group(2).strip()
+    if not 200 <= status < 300:
+        raise TargetError(f"HTTP {status}: {body[:200]}")
+
+
+def measure(endpoint: Endpoint, scenario: Scenario, connections: int, seconds: int, warmup: int) -> WrkResult:
+    script = SHARED / scenario.lua
+    if warmup > 0:
+        run_wrk(script, endpoint, scenario, connections, warmup)  # fills pools and caches; discarded
+    result = parse_wrk(run_wrk(script, endpoint, scenario, connections, seconds))
+    if result.non_2xx:
+        # Error answers are cheap: counting them as calls would flatter the target.
+        raise TargetError(f"INVALID: {result.non_2xx} of {result.requests} responses were not 2xx")
+    return result
+
+
+# ---------------------------------------------------------------- the run
+
+Results = dict[tuple[str, int, str], Cell]
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def prepare(targets: list[Target], scenario: Scenario, workdir: Path) -> dict[str, Endpoint | str]:
+    """Each target's endpoint for this scenario, or the reason it cannot be measured."""
+    endpoints: dict[str, Endpoint | str] = {}
+    for target in targets:
+        try:
+            endpoint = target.endpoint(scenario)
+            probe(endpoint, scenario, workdir)
+            endpoints[target.name] = endpoint
+        except TargetError as exc:
+            endpoints[target.name] = str(exc)
+            say(f"  {scenario.name} {target.name}: n/a ({exc})")
+    return endpoints
+
+
+def measure_cell(
+    target: str, endpoint: Endpoint | str, scenario: Scenario, c: int, args: argparse.Namespace
+) -> Cell:
+    if isinstance(endpoint, str):
+        return Cell(error=endpoint)  # the probe already failed
+    say(f"  {scenario.name} c={c} {target}: {args.warmup} s warm-up + {args.duration} s ...")
+    try:
+        r = measure(endpoint, scenario, c, args.duration, args.warmup)
+    except TargetError as exc:
+        loud = "!!! BENCHMARK INVALID: " if target == "torouter" else ""
+        say(f"    {loud}{target} failed: {exc}")
+        return Cell(error=str(exc))
+    say(
+        f"    {r.rps:,.0f} calls/s, p50 {r.p50_ms:.3f} ms, p99 {r.p99_ms:.3f} ms, socket errors {r.socket_errors}"
+    )
+    return Cell(result=r)
+
+
+def run_all(
+    targets: list[Target],
+    scenarios: list[Scenario],
+    concurrencies: list[int],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> Results:
+    results: Results = {}
+    for scenario in scenarios:
+        endpoints = prepare(targets, scenario, workdir)
+        for c in concurrencies:
+            # Targets alternate within one (scenario, c) so that machine noise hits both alike.
+            for target in targets:
+                results[scenario.name, c, target.name] = measure_cell(
+                    target.name, endpoints[target.name], scenario, c, args
+                )
+    return results
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    ok: bool | None  # None: could not be measured
+    text: str
+
+    @property
+    def verdict(self) -> str:
+        return {True: "PASS", False: "FAIL", None: "N/A"}[self.ok]
+
+
+@dataclass(slots=True)
+class Report:
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+HEADER = (
+    "scenario", "c", "floor calls/s", "torouter calls/s", "ratio (torouter/floor)", "floor p50 ms",
+    "torouter p50 ms", "added p50 ms", "floor p99 ms", "torouter p99 ms", "socket errors floor/torouter",
+)  # fmt: skip
+
+
+def ms(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def row_for(scenario: str, c: int, floor: Cell, router: Cell) -> list[str]:
+    def rps(cell: Cell) -> str:
+        return f"{cell.result.rps:,.0f}" if cell.result else f"n/a (error: {shorten(cell.error or '', 40)})"
+
+    def lat(cell: Cell, pick: str) -> str:
+        return ms(getattr(cell.result, pick)) if cell.result else "n/a"
+
+    both = floor.result and router.result
+    ratio = f"{router.result.rps / floor.result.rps:.2f}" if both else "n/a"  # type: ignore[union-attr]
+    added = f"{router.result.p50_ms - floor.result.p50_ms:+.3f}" if both else "n/a"  # type: ignore[union-attr]
+    sockets = "/".join(str(cell.result.socket_errors) if cell.result else "n/a" for cell in (floor, router))
+    p50s, p99s = [lat(floor, "p50_ms"), lat(router, "p50_ms")], [lat(floor, "p99_ms"), lat(router, "p99_ms")]
+    return [scenario, str(c), rps(floor), rps(router), ratio, *p50s, added, *p99s, sockets]
+
+
+def shorten(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split()).replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def checks_for(scenario: str, concurrencies: list[int], results: Results) -> list[Check]:
+    checks: list[Check] = []
+    if 32 in concurrencies:
+        floor, router = results[scenario, 32, "floor"].result, results[scenario, 32, "torouter"].result
+        if floor and router:
+            ratio = router.rps / floor.rps
+            text = f"{scenario} c=32: torouter {router.rps:,.0f} calls/s = {ratio:.0%} of floor {floor.rps:,.0f} (target ≥ {MIN_RATIO_AT_32:.0%})"
+            checks.append(Check(ratio >= MIN_RATIO_AT_32, text))
+        else:
+            checks.append(Check(None, f"{scenario} c=32: throughput ratio not measured"))
+    if 1 in concurrencies:
+        floor, router = results[scenario, 1, "floor"].result, results[scenario, 1, "torouter"].result
+        if floor and router:
+            added = router.p50_ms - floor.p50_ms
+            text = f"{scenario} c=1: torouter adds {added:.3f} ms to the floor's p50 {floor.p50_ms:.3f} ms (target ≤ {MAX_ADDED_P50_MS_AT_1} ms)"
+            checks.append(Check(added <= MAX_ADDED_P50_MS_AT_1, text))
+        else:
+            checks.append(Check(None, f"{scenario} c=1: added p50 not measured"))
+    return checks
+
+
+def build_report(scenarios: list[Scenario], concurrencies: list[int], results: Results) -> Report:
+    report = Report(list(HEADER))
+    failed: dict[tuple[str, str, str], list[str]] = {}  # one line per error, however many c it spoiled
+    for s in scenarios:
+        for c in concurrencies:
+            floor, router = results[s.name, c, "floor"], results[s.name, c, "torouter"]
+            report.rows.append(row_for(s.name, c, floor, router))
+            for target, cell in (("floor", floor), ("torouter", router)):
+                if cell.error:
+                    failed.setdefault((s.name, target, cell.error), []).append(str(c))
+        report.checks += checks_for(s.name, concurrencies, results)
+    report.errors = [
+        f"{name} {target} (c={','.join(cs)}): {error}" for (name, target, error), cs in failed.items()
+    ]
+    return report
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    numeric = [i for i in range(len(header)) if i > 0]  # every column but the scenario is a number
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.rjust(w) if i in numeric else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "| "
+        + " | ".join(("-" * (w - 1) + ":") if i in numeric else "-" * w for i, w in enumerate(widths))
+        + " |"
+    )
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def command_line() -> str:
+    exe = Path(sys.executable)
+    with contextlib.suppress(ValueError):
+        exe = exe.relative_to(Path.cwd())
+    return shlex.join([str(exe), *sys.argv])
+
+
+def tool_version(argv: list[str], pattern: str) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PATH": TOOL_PATH})
+    except OSError:
+        return "?"
+    found = re.search(pattern, done.stdout + done.stderr)
+    return found.group(1) if found else "?"
+
+
+def git_revision() -> str:
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *argv], capture_output=True, text=True).stdout.strip()
+
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    return (git("rev-parse", "--short", "HEAD") or "?") + dirty
+
+
+def machine_lines(args: argparse.Namespace, load: tuple[float, float, float]) -> list[str]:
+    wrk = tool_version(["wrk", "-v"], r"wrk (?:debian/)?(\S+)")
+    nginx = tool_version(["nginx", "-v"], r"nginx/(\S+)")
+    return [
+        f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- machine: nproc {len(os.sched_getaffinity(0))}, {platform.system()} {platform.machine()},"
+        f" Python {platform.python_version()}, wrk {wrk}, nginx {nginx}",
+        f"- load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        f"- ToRouter revision: {git_revision()}",
+        f"- command: `{command_line()}`",
+        f"- method: wrk -t1, {args.warmup} s warm-up then {args.duration} s per target; one ToRouter worker;"
+        " floor = uvicorn + uvloop + httptools + aiohttp client; static nginx upstream",
+    ]
+
+
+def render_markdown(report: Report, args: argparse.Namespace, load: tuple[float, float, float]) -> str:
+    parts = ["# ToRouter benchmark", "", *machine_lines(args, load), "", "## Results", ""]
+    parts += [markdown_table(report.header, report.rows), "", "## Targets", ""]
+    parts += [f"- {c.verdict}: {c.text}" for c in report.checks] or ["- none measured"]
+    if report.errors:
+        parts += ["", "## Errors", "", *(f"- {shorten(e, 400)}" for e in report.errors)]
+    return "\n".join(parts) + "\n"
+
+
+def print_report(report: Report) -> None:
+    print()
+    print(markdown_table(report.header, report.rows))
+    print()
+    for check in report.checks:
+        print(f"{check.verdict}  {check.text}")
+    for error in report.errors:
+        print(f"ERROR {shorten(error, 400)}")
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run (default 10)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="seconds of warm-up before each run (default 2)"
+    )
+    parser.add_argument(
+        "--concurrency", default="1,32", help="comma-separated wrk connection counts (default 1,32)"
+    )
+    parser.add_argument(
+        "--stream", action="store_true", help="run the streaming (SSE) variant of each scenario"
+    )
+    parser.add_argument(
+        "--scenarios",
+        default="openai-chat",
+        help=f"comma-separated, or 'all' (default openai-chat); known: {', '.join(SCENARIO_BY_NAME)}",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "bench" / "results" / "latest.md", help="Markdown report path"
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    except ValueError:
+        parser.error(f"--concurrency must be comma-separated integers, got {args.concurrency!r}")
+    if not args.concurrency or min(args.concurrency) < 1 or args.duration < 1 or args.warmup < 0:
+        parser.error("--concurrency values and --duration must be ≥ 1, --warmup ≥ 0")
+    try:
+        args.scenarios = select_scenarios(args.scenarios, args.stream)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def select_scenarios(spec: str, stream: bool) -> list[Scenario]:
+    """Names from --scenarios; `all` means every base scenario; --stream swaps in the -stream variants."""
+    base = [s.name for s in SCENARIOS if not s.stream]
+    names = base if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    if stream:
+        names = [n if n.endswith("-stream") else f"{n}-stream" for n in names]
+    unknown = [n for n in names if n not in SCENARIO_BY_NAME]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown scenario {', '.join(unknown) or spec!r}; known: {', '.join(SCENARIO_BY_NAME)}, all"
+        )
+    return [SCENARIO_BY_NAME[n] for n in dict.fromkeys(names)]
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM/SIGHUP into an exception so the finally blocks stop the servers."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def exit_code(report: Report) -> int:
+    """2 if any measurement failed, 1 if any target missed, else 0."""
+    if report.errors:
+        return 2
+    return 1 if any(c.ok is False for c in report.checks) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stop_on_sigterm()
+    load = os.getloadavg()
+    runs = len(args.scenarios) * len(args.concurrency) * 2
+    say(
+        f"benchmark: {runs} wrk runs of {args.warmup} + {args.duration} s, about {runs * (args.warmup + args.duration)} s"
+    )
+    try:
+        check_tools()
+        with tempfile.TemporaryDirectory(prefix="torouter-bench-") as tmp, static_upstream():
+            workdir = Path(tmp)
+            procs = Processes(workdir)
+            try:
+                targets: list[Target] = [Floor(procs), ToRouter(procs, workdir, args.scenarios)]
+                results = run_all(targets, args.scenarios, args.concurrency, args, workdir)
+            finally:
+                procs.stop_all()
+    except BenchError as exc:
+        say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        say("interrupted: servers stopped")
+        return 130
+    except Stopped as exc:
+        say(f"stopped by {exc}: servers stopped")
+        return 128 + exc.signum
+    report = build_report(args.scenarios, args.concurrency, results)
+    print_report(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_markdown(report, args, load))
+    say(f"\nwrote {args.out}")
+    return exit_code(report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
