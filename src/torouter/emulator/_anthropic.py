@@ -129,7 +129,13 @@ def _prompt_text(body: dict[str, Any]) -> str:
 
 
 def _reply(call: Call, body: dict[str, Any]) -> Reply:
-    users = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
+    messages = [m for m in body["messages"] if isinstance(m, dict)]
+    users = [m for m in messages if m.get("role") == "user" and _text_of(m.get("content"))]
+    last = messages[-1] if messages else {}
+    content = last.get("content")
+    results = isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+    )
     tools = [
         (t["name"], t.get("input_schema"))
         for t in body.get("tools") or []
@@ -142,6 +148,7 @@ def _reply(call: Call, body: dict[str, Any]) -> Reply:
         prompt_text=_prompt_text(body),
         tools=tools,
         thinking=thinking.get("type") in ("enabled", "adaptive"),
+        user_turn_last=last.get("role") == "user" and not results,
     )
 
 

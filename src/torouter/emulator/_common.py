@@ -113,14 +113,19 @@ def plan_reply(
     prompt_text: str,
     tools: list[tuple[str, Any]],
     thinking: bool = False,
+    user_turn_last: bool = True,
 ) -> Reply:
-    """Decide the answer from the request and an optional scripted step."""
+    """Decide the answer from the request and an optional scripted step.
+
+    `user_turn_last` is False when the conversation ends with tool results: CALL_TOOL then
+    answers with text, so an agent's tool loop ends after one round, as in specs/clients.
+    """
     tool_calls: list[ToolCall] = []
     if step is not None and step.tool_calls is not None:
         tool_calls = [
             ToolCall(t["name"], dict(t.get("arguments") or {}), t.get("id")) for t in step.tool_calls
         ]
-    elif TOOL_TRIGGER in last_user_text and tools:
+    elif TOOL_TRIGGER in last_user_text and tools and user_turn_last:
         name, schema = tools[0]
         tool_calls = [ToolCall(name, minimal_arguments(schema))]
 

@@ -175,6 +175,8 @@ def _reply(call: Call, body: dict[str, Any], contents: list[dict[str, Any]]) -> 
         prompt_text=prompt,
         tools=tools,
         thinking=bool(field(thinking_config, "includeThoughts")),
+        user_turn_last=contents[-1].get("role", "user") == "user"
+        and not any(isinstance(p, dict) and field(p, "functionResponse") for p in contents[-1]["parts"]),
     )
 
 

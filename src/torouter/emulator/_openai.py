@@ -185,6 +185,7 @@ def chat_reply(call: Call, body: dict[str, Any]) -> Reply:
         prompt_text=prompt,
         tools=tools,
         thinking=bool(effort) and effort != "none",
+        user_turn_last=isinstance(messages[-1], dict) and messages[-1].get("role") == "user",
     )
 
 

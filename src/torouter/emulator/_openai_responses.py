@@ -14,11 +14,12 @@ def _hex_id(prefix: str) -> str:
     return random_id(prefix, 48, "0123456789abcdef")
 
 
-def _input_texts(value: Any) -> tuple[str, str]:
-    """(last user text, all input text) from a string or a list of input items."""
+def _input_texts(value: Any) -> tuple[str, str, bool]:
+    """(last user text, all input text, whether a user message is last) from the `input` field."""
     if isinstance(value, str):
-        return value, value
+        return value, value, True
     last_user = ""
+    user_last = False
     everything: list[str] = []
     for item in value if isinstance(value, list) else []:
         if not isinstance(item, dict):
@@ -29,13 +30,14 @@ def _input_texts(value: Any) -> tuple[str, str]:
         else:
             text = content if isinstance(content, str) else ""
         everything.append(text)
-        if item.get("role") == "user" and item.get("type", "message") == "message":
+        user_last = item.get("role") == "user" and item.get("type", "message") == "message"
+        if user_last:
             last_user = text
-    return last_user, " ".join(everything)
+    return last_user, " ".join(everything), user_last
 
 
 def _reply(call: Call, body: dict[str, Any]) -> Reply:
-    last_user, prompt = _input_texts(body["input"])
+    last_user, prompt, user_last = _input_texts(body["input"])
     if isinstance(body.get("instructions"), str):
         prompt = body["instructions"] + " " + prompt
     tools = [
@@ -51,6 +53,7 @@ def _reply(call: Call, body: dict[str, Any]) -> Reply:
         prompt_text=prompt,
         tools=tools,
         thinking=bool(effort) and effort != "none",
+        user_turn_last=user_last,
     )
 
 
