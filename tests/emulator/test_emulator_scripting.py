@@ -109,7 +109,7 @@ def test_chunk_delay_spaces_frames_and_each_is_flushed(oai: openai.OpenAI, emula
         arrivals.append(time.monotonic() - started)
     assert len(arrivals) >= 8
     # The first chunk arrives long before the last is even written: nothing is buffered.
-    assert arrivals[0] < 0.15
+    assert arrivals[0] < 0.5 * arrivals[-1]
     assert arrivals[-1] - arrivals[0] >= 0.15 * (len(arrivals) - 2)
 
 

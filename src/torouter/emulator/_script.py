@@ -18,6 +18,17 @@ class StepError(ValueError):
 
 @dataclass(slots=True)
 class Step:
+    """One scripted answer, queued with `POST /_emulator/script {"steps": [...]}`.
+
+    match {path: substring, model: exact} picks requests; times N applies it to N of them.
+    status/error/headers answer an error in the vendor's shape; raw sends any body; replay sends a
+    file from the specs folder. text/tool_calls/thinking/usage/stop_reason shape a normal answer.
+    Usage keys are totals as OpenAI counts them: input_tokens includes cached_tokens and
+    cache_creation_tokens (Anthropic's input_tokens gets the rest); output_tokens includes
+    reasoning_tokens (Gemini's candidatesTokenCount gets the rest).
+    delay, chunk_delay, drop_after, drop_before_headers and malformed_at shape the delivery.
+    """
+
     match: dict[str, str] = field(default_factory=dict)
     times: int = 1
     status: int | None = None
