@@ -166,6 +166,12 @@ class _Reader:
         return dict(value)
 
 
+def _known_fields(r: _Reader, allowed: set[str]) -> None:
+    for key in r.data:
+        if key not in allowed:
+            raise r.fail(str(key), f"is not a field here; use one of {', '.join(sorted(allowed))}")
+
+
 def _platform(r: _Reader) -> str:
     platform = r.str("platform", required=True)
     assert platform is not None
@@ -178,6 +184,7 @@ def _upstream(raw: Any, source: str, where: str) -> UpstreamConfig:
     if not isinstance(raw, dict):
         raise ConfigError(source, where, "must be a mapping with name, platform, base_url and api_key")
     r = _Reader(raw, source, where)
+    _known_fields(r, set(UpstreamConfig.__dataclass_fields__))
     platform = _platform(r)
     base_url = r.str("base_url", PLATFORMS[platform])
     if not base_url:
@@ -190,6 +197,7 @@ def _upstream(raw: Any, source: str, where: str) -> UpstreamConfig:
     if not isinstance(t, dict):
         raise r.fail("timeouts", "must be a mapping with connect, first_byte and idle (seconds)")
     tr = _Reader(t, source, r.path("timeouts"))
+    _known_fields(tr, set(Timeouts.__dataclass_fields__))
     timeouts = Timeouts(
         connect=tr.num("connect", 10.0, minimum=0.001),
         first_byte=tr.num("first_byte", 300.0, minimum=0.001),
@@ -213,6 +221,7 @@ def _group(raw: Any, source: str, where: str, upstreams: dict[str, UpstreamConfi
     if not isinstance(raw, dict):
         raise ConfigError(source, where, "must be a mapping with name, platform and upstreams")
     r = _Reader(raw, source, where)
+    _known_fields(r, set(GroupConfig.__dataclass_fields__))
     platform = _platform(r)
     names = r.str_list("upstreams")
     if not names:

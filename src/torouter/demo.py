@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
+import threading
 import time
 import urllib.request
 
+import uvicorn
 from rich.console import Console
 
 from torouter.config import GroupConfig, Settings, UpstreamConfig
@@ -61,12 +61,24 @@ def _wait_for(url: str, seconds: float = 15.0) -> None:
     raise SystemExit(f"torouter demo: the emulator did not start at {url}")
 
 
+def _start_emulator(port: int) -> uvicorn.Server:
+    """The emulator runs in a thread of this process, so it can never outlive the demo."""
+    from torouter.emulator import create_app
+
+    config = uvicorn.Config(
+        create_app(), host="127.0.0.1", port=port, lifespan="off", access_log=False, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=lambda: asyncio.run(server.serve()), name="emulator", daemon=True).start()
+    return server
+
+
 def run_demo(port: int, emulator_port: int, database_url: str) -> None:
     from torouter.server import run
 
     console = Console()
     emulator_url = f"http://127.0.0.1:{emulator_port}"
-    proc = subprocess.Popen([sys.executable, "-m", "torouter.emulator", "--port", str(emulator_port)])
+    emulator = _start_emulator(emulator_port)
     try:
         _wait_for(emulator_url + "/_emulator/health")
         settings = demo_settings(port, emulator_url, database_url)
@@ -85,5 +97,4 @@ def run_demo(port: int, emulator_port: int, database_url: str) -> None:
         )
         run(settings)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        emulator.should_exit = True

@@ -40,6 +40,14 @@ class Outcome:
     started: float = 0.0
 
 
+class NoUpstreamAnswered(GatewayError):
+    """Every candidate failed without an HTTP answer (refused, reset, timed out)."""
+
+    def __init__(self, kind: str, message: str, code: str, attempts: int) -> None:
+        super().__init__(kind, message, code=code)
+        self.attempts = attempts
+
+
 RequestBuilder = Callable[[Account], tuple[str, dict[str, str], bytes]]
 
 
@@ -55,7 +63,7 @@ async def send(client: UpstreamClient, candidates: list[Account], build: Request
         )
     attempts: list[Attempt] = []
     last: Outcome | None = None
-    last_exc: GatewayError | None = None
+    last_exc: tuple[str, str, str] | None = None
     started = time.perf_counter()
     for i, account in enumerate(candidates):
         url, headers, body = build(account)
@@ -94,8 +102,7 @@ async def send(client: UpstreamClient, candidates: list[Account], build: Request
     if last is not None:
         return last
     assert last_exc is not None
-    last_exc.headers["x-torouter-attempts"] = str(len(attempts))
-    raise last_exc
+    raise NoUpstreamAnswered(*last_exc, attempts=len(attempts))
 
 
 def scrub(text: str, account: Account) -> str:
