@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -71,9 +72,27 @@ def gateway_config(emulator: EmulatorServer, database_url: str, **overrides: Any
                 "models": ["gpt-4o-mini", "gpt-4.1"],
                 "model_map": {"gpt-4.1": "gpt-4.1-2025-04-14"},
             },
+            {
+                "name": "emu-anthropic",
+                "platform": "anthropic",
+                "base_url": emulator.url,
+                "api_key": UPSTREAM_SECRET,
+            },
         ],
         "groups": [
             {"name": "openai", "platform": "openai", "upstreams": ["emu-openai"]},
+            {
+                "name": "anthropic",
+                "platform": "anthropic",
+                "upstreams": ["emu-anthropic"],
+                "models": {
+                    "claude-opus-4-7": "*",
+                    "claude-sonnet-4-5": "*",
+                    "claude-haiku-4-5": "*",
+                    "claude-*": "*",
+                },
+                "aliases": {"opus": "claude-opus-4-7"},
+            },
             {"name": "openrouter", "platform": "openrouter", "upstreams": ["emu-openrouter"]},
             {"name": "compat", "platform": "openai_compatible", "upstreams": ["emu-compat"]},
             {"name": "failover", "platform": "openai", "upstreams": ["dead-openai", "emu-openai"]},
@@ -118,13 +137,32 @@ def world(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) ->
     workdir = tmp_path_factory.mktemp("gateway")
     db_path = workdir / "torouter.db"
     gw = GatewayServer(workdir, gateway_config(emulator, f"sqlite+aiosqlite:///{db_path}"))
-    keys = {
-        group: gw.create_key(group, "--name", f"{group}-key")
-        for group in ("openai", "openrouter", "compat", "failover", "mapped")
-    }
+    keys = seed_keys(gw.config_path, ["openai", "openrouter", "compat", "failover", "mapped", "anthropic"])
     with gw:
         yield World(gw, emulator, keys, db_path)
     print(gw.log()[-4000:])
+
+
+def seed_keys(config_path: Path, groups: list[str]) -> dict[str, str]:
+    """One key per group, made in-process (the CLI path has its own tests; this saves a process per key)."""
+    from torouter.config import load_settings
+    from torouter.gateway import prepare_store
+    from torouter.store.db import make_engine, sessionmaker
+    from torouter.store.keys import KeyOptions, create_key
+
+    settings = load_settings(config_path)
+
+    async def main() -> dict[str, str]:
+        engine = make_engine(settings.database_url)
+        sessions = sessionmaker(engine)
+        try:
+            await prepare_store(engine, sessions, settings)
+            async with sessions() as session, session.begin():
+                return {g: (await create_key(session, g, KeyOptions(name=f"{g}-key")))[1] for g in groups}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
 
 
 def wait_until_key_works(base_url: str, key: str, timeout: float = 5.0) -> None:

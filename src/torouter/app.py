@@ -10,9 +10,9 @@ import orjson
 from torouter.config import Settings
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
-from torouter.protocols import openai_chat
-from torouter.surfaces import openai
-from torouter.surfaces.asgi import Receive, Scope, Send, send_response
+from torouter.protocols import anthropic_messages, openai_chat
+from torouter.surfaces import anthropic, openai
+from torouter.surfaces.asgi import Receive, Scope, Send, header, send_response
 
 log = logging.getLogger("torouter")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -23,11 +23,17 @@ class App:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self.openai_models = openai.Models(gateway)
+        self.anthropic_models = anthropic.Models(gateway)
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): openai.ChatCompletions(gateway),
-            ("GET", "/v1/models"): openai.Models(gateway),
+            ("POST", "/v1/messages"): anthropic.Messages(gateway),
+            ("POST", "/v1/messages/count_tokens"): anthropic.Messages(gateway, count_tokens=True),
+            ("GET", "/v1/models"): self.models,
             ("GET", "/healthz"): self.healthz,
         }
+        # Paths with an id in them, matched by prefix after the exact table misses.
+        self.prefixes: list[tuple[str, str, Handler]] = [("GET", "/v1/models/", self.models)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -35,7 +41,7 @@ class App:
             path = scope["path"]
             handler = self.routes.get((scope["method"], path))
             if handler is None:
-                handler = self.routes.get((scope["method"], path.rstrip("/"))) or self.not_found
+                handler = self.routes.get((scope["method"], path.rstrip("/"))) or self._by_prefix(scope)
             await handler(scope, receive, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
@@ -56,11 +62,27 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def _by_prefix(self, scope: Scope) -> Handler:
+        for method, prefix, handler in self.prefixes:
+            if scope["method"] == method and scope["path"].startswith(prefix):
+                return handler
+        return self.not_found
+
+    async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """/v1/models is shared: Anthropic's SDK marks itself with `anthropic-version`."""
+        if header(scope, b"anthropic-version") is not None:
+            await self.anthropic_models(scope, receive, send)
+        else:
+            await self.openai_models(scope, receive, send)
+
     async def healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_response(send, 200, orjson.dumps({"status": "ok"}))
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         known = any(path == scope["path"] for _, path in self.routes)
+        wire_error = (
+            anthropic_messages.error_body if header(scope, b"anthropic-version") else openai_chat.error_body
+        )
         if known:
             err = GatewayError(
                 "invalid_request", f"Method {scope['method']} is not allowed on {scope['path']}.", status=405
@@ -69,7 +91,7 @@ class App:
             err = GatewayError(
                 "not_found", f"Invalid URL ({scope['method']} {scope['path']}).", code="unknown_url"
             )
-        await send_response(send, err.status, openai_chat.error_body(err))
+        await send_response(send, err.status, wire_error(err, None))
 
 
 def create_app(settings: Settings) -> App:

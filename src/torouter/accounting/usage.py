@@ -25,6 +25,7 @@ class Usage:
     output_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written with a 1-hour TTL
     reasoning_tokens: int = 0
 
 
@@ -124,6 +125,7 @@ def usage_row(
         "output_tokens": u.output_tokens,
         "cached_tokens": u.cached_tokens,
         "cache_write_tokens": u.cache_write_tokens,
+        "cache_write_1h_tokens": u.cache_write_1h_tokens,
         "reasoning_tokens": u.reasoning_tokens,
         "latency_ms": latency_ms,
         "ttft_ms": ttft_ms,

@@ -48,7 +48,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
-def error_body(err: GatewayError) -> bytes:
+def error_body(err: GatewayError, request_id: str | None = None) -> bytes:
     return orjson.dumps(
         {
             "error": {

@@ -83,7 +83,9 @@ async def send_response(
     await send({"type": "http.response.body", "body": body})
 
 
-def error_headers(err: GatewayError, request_id: str) -> list[tuple[bytes, bytes]]:
+def error_headers(
+    err: GatewayError, request_id: str, id_header: str = "x-request-id"
+) -> list[tuple[bytes, bytes]]:
     out = [(k.encode(), v.encode()) for k, v in err.headers.items()]
-    out.append((b"x-request-id", request_id.encode()))
+    out.append((id_header.encode(), request_id.encode()))
     return out

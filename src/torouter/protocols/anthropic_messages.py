@@ -1,0 +1,166 @@
+"""Anthropic Messages wire format: request checks, error shape, usage, and the stream tap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from torouter.accounting.usage import Usage
+from torouter.errors import GatewayError
+from torouter.protocols.sse import EventSplitter, event_data
+
+# kind -> Anthropic error `type`
+_TYPES = {
+    "invalid_request": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "request_too_large": "request_too_large",
+    "rate_limit": "rate_limit_error",
+    "insufficient_quota": "rate_limit_error",
+    "api_error": "api_error",
+    "bad_gateway": "api_error",
+    "unavailable": "overloaded_error",
+    "timeout": "timeout_error",
+    "overloaded": "overloaded_error",
+}
+
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "max_tokens": ((int,), "a valid integer"),
+    "stream": ((bool,), "a valid boolean"),
+    "system": ((str, list), "a valid string or list of text blocks"),
+    "temperature": ((int, float), "a valid number"),
+    "top_p": ((int, float), "a valid number"),
+    "top_k": ((int,), "a valid integer"),
+    "stop_sequences": ((list,), "a valid list"),
+    "tools": ((list,), "a valid list"),
+    "tool_choice": ((dict,), "a valid dictionary"),
+    "metadata": ((dict,), "a valid dictionary"),
+    "thinking": ((dict,), "a valid dictionary"),
+}
+
+
+def error_body(err: GatewayError, request_id: str | None = None) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "error",
+            "error": {"type": _TYPES.get(err.kind, "api_error"), "message": err.message},
+            "request_id": request_id,
+        }
+    )
+
+
+def stream_error_event(err: GatewayError) -> bytes:
+    body = orjson.dumps(
+        {"type": "error", "error": {"type": _TYPES.get(err.kind, "api_error"), "message": err.message}}
+    )
+    return b"event: error\ndata: " + body + b"\n\n"
+
+
+def check_request(body: Any, *, count_tokens: bool = False) -> dict[str, Any]:
+    """The checks a Messages call needs before routing, worded as Anthropic's API words them."""
+    if not isinstance(body, dict):
+        raise GatewayError("invalid_request", "The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(
+            "invalid_request",
+            "model: Field required" if model is None else "model: Input should be a valid string",
+        )
+    messages = body.get("messages")
+    if messages is None:
+        raise GatewayError("invalid_request", "messages: Field required")
+    if not isinstance(messages, list):
+        raise GatewayError("invalid_request", "messages: Input should be a valid list")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise GatewayError("invalid_request", f"messages.{i}: Input should be a valid dictionary")
+        if m.get("role") not in ("user", "assistant"):
+            raise GatewayError("invalid_request", f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        if "content" not in m:
+            raise GatewayError("invalid_request", f"messages.{i}.content: Field required")
+    if not count_tokens and body.get("max_tokens") is None:
+        raise GatewayError("invalid_request", "max_tokens: Field required")
+    for name, (types, what) in _FIELD_TYPES.items():
+        value = body.get(name)
+        if value is not None and (
+            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        ):
+            raise GatewayError("invalid_request", f"{name}: Input should be {what}")
+    return body
+
+
+def usage_from(u: Any) -> Usage | None:
+    """Anthropic counts cache reads and writes apart from input_tokens; the normal form adds them in."""
+    if not isinstance(u, dict):
+        return None
+    read = int(u.get("cache_read_input_tokens") or 0)
+    write = int(u.get("cache_creation_input_tokens") or 0)
+    split = u.get("cache_creation") if isinstance(u.get("cache_creation"), dict) else {}
+    details = u.get("output_tokens_details") if isinstance(u.get("output_tokens_details"), dict) else {}
+    return Usage(
+        input_tokens=int(u.get("input_tokens") or 0) + read + write,
+        output_tokens=int(u.get("output_tokens") or 0),
+        cached_tokens=read,
+        cache_write_tokens=write,
+        cache_write_1h_tokens=int(split.get("ephemeral_1h_input_tokens") or 0),
+        reasoning_tokens=int(details.get("thinking_tokens") or 0),
+    )
+
+
+def response_usage(body: bytes) -> Usage | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return usage_from(data.get("usage")) if isinstance(data, dict) else None
+
+
+class StreamTap:
+    """Relays Messages events untouched while reading usage from message_start and message_delta."""
+
+    __slots__ = ("_raw", "_splitter", "done", "error", "usage")
+
+    def __init__(self, hide_usage_chunk: bool = False) -> None:
+        self._splitter = EventSplitter()
+        self._raw: dict[str, Any] = {}
+        self.usage: Usage | None = None
+        self.done = False
+        self.error: bytes | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        for event in self._splitter.feed(chunk):
+            if b'"usage"' in event or b"error" in event or b"message_stop" in event:
+                self._inspect(event)
+        return chunk  # pass-through: the client gets the upstream's bytes exactly
+
+    def flush(self) -> bytes:
+        self._splitter.flush()
+        return b""
+
+    def _inspect(self, event: bytes) -> None:
+        data = event_data(event)
+        if data is None:
+            return
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(payload, dict):
+            return
+        kind = payload.get("type")
+        if kind == "message_start":
+            message = payload.get("message")
+            if isinstance(message, dict) and isinstance(message.get("usage"), dict):
+                self._raw.update(message["usage"])
+        elif kind == "message_delta":
+            if isinstance(payload.get("usage"), dict):
+                # message_delta usage is cumulative; fields it omits keep their message_start values
+                self._raw.update({k: v for k, v in payload["usage"].items() if v is not None})
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            self.error = data
+        if self._raw:
+            self.usage = usage_from(self._raw)

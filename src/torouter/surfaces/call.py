@@ -1,0 +1,84 @@
+"""One client call as the surfaces see it: its ids, timings and key, and the usage record it leaves."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+
+from torouter.accounting.usage import Usage, usage_row
+from torouter.catalog import KeyEntry
+from torouter.gateway import Gateway
+
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count(1)
+
+
+def new_request_id(prefix: str = "req_") -> str:
+    """Unique per process and start: a random prefix and a counter, with no syscall per call."""
+    return f"{prefix}{_ID_PREFIX}{next(_ids):010x}"
+
+
+class Call:
+    __slots__ = (
+        "account",
+        "attempts",
+        "created",
+        "endpoint",
+        "gw",
+        "key",
+        "model",
+        "request_id",
+        "stream",
+        "surface",
+        "t0",
+        "upstream_model",
+    )
+
+    def __init__(self, gw: Gateway, surface: str, endpoint: str, request_id: str) -> None:
+        self.gw = gw
+        self.surface = surface
+        self.endpoint = endpoint
+        self.request_id = request_id
+        self.t0 = time.perf_counter()
+        self.created = time.time()
+        self.key: KeyEntry | None = None
+        self.model = ""
+        self.upstream_model = ""
+        self.account = ""
+        self.stream = False
+        self.attempts = 0
+
+    def record(
+        self,
+        status: int,
+        usage: Usage | None = None,
+        first_byte_at: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Queue this call's usage row; calls refused before a key was known leave none."""
+        key = self.key
+        if key is None:
+            return
+        self.gw.usage.submit(
+            usage_row(
+                request_id=self.request_id,
+                created_at=self.created,
+                key_id=key.id,
+                key_name=key.name,
+                group_name=key.group.name,
+                account_name=self.account,
+                surface=self.surface,
+                platform=key.group.platform,
+                endpoint=self.endpoint,
+                model=self.model,
+                upstream_model=self.upstream_model,
+                stream=self.stream,
+                status_code=status,
+                usage=usage,
+                latency_ms=(time.perf_counter() - self.t0) * 1000,
+                ttft_ms=(first_byte_at - self.t0) * 1000 if first_byte_at else None,
+                attempts=self.attempts,
+                error=error,
+            )
+        )

@@ -1,0 +1,104 @@
+"""Same-protocol calls: forward the client's bytes (model rewritten if need be) and relay the answer as is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from torouter.accounting.usage import Usage
+from torouter.catalog import Account
+from torouter.errors import GatewayError
+from torouter.routing.models import upstream_model_for
+from torouter.routing.pool import order_candidates
+from torouter.surfaces.asgi import Send, error_headers, send_response
+from torouter.surfaces.call import Call
+from torouter.surfaces.relay import Tap, pick_headers, relay_json, relay_stream
+from torouter.upstreams.call import send as send_upstream
+from torouter.upstreams.errors import from_upstream
+from torouter.upstreams.platforms import auth_headers, url_for
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """What one client protocol brings to the shared pass-through."""
+
+    error_body: Callable[[GatewayError, str], bytes]
+    stream_error_event: Callable[[GatewayError], bytes]
+    response_usage: Callable[[bytes], Usage | None]
+    new_tap: Callable[[bool], Tap]
+    request_id_header: str
+    pass_headers: tuple[str, ...]
+
+
+async def send_error(send: Send, wire: Wire, err: GatewayError, request_id: str) -> None:
+    headers = error_headers(err, request_id, wire.request_id_header)
+    await send_response(send, err.status, wire.error_body(err, request_id), headers=headers)
+
+
+@dataclass(slots=True)
+class Forward:
+    """One pass-through call: where it goes and what to send."""
+
+    path: str
+    raw: bytes
+    body: dict[str, Any]
+    target: str
+    accounts: list[Account]
+    headers: dict[str, str]
+    query: str = ""
+    rewrite: bool = False  # the body was changed (beyond the model) and must be re-serialised
+    hide_usage: bool = False
+
+
+async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
+    payloads: dict[str, bytes] = {}
+
+    def build(account: Account) -> tuple[str, dict[str, str], bytes]:
+        upstream_model = upstream_model_for(account, fwd.target)
+        payload = payloads.get(upstream_model)
+        if payload is None:
+            if upstream_model == call.model and not fwd.rewrite:
+                payload = fwd.raw  # nothing to rewrite: forward the client's bytes as they are
+            else:
+                fwd.body["model"] = upstream_model
+                payload = orjson.dumps(fwd.body)
+            payloads[upstream_model] = payload
+        headers = auth_headers(account)
+        headers.update(fwd.headers)
+        return url_for(account, fwd.path, upstream_model, fwd.query), headers, payload
+
+    try:
+        outcome = await send_upstream(call.gw.client, order_candidates(fwd.accounts), build)
+    except GatewayError as err:
+        call.attempts = getattr(err, "attempts", 0)
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return
+    account = outcome.account
+    call.account = account.name
+    call.upstream_model = upstream_model_for(account, fwd.target)
+    call.attempts = len(outcome.attempts)
+    resp = outcome.response
+    if resp is None or outcome.status >= 400:
+        retry_after = resp.headers.get("retry-after") if resp is not None else None
+        err = from_upstream(account, outcome.status, outcome.body or b"", retry_after)
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return
+
+    headers = pick_headers(resp, wire.pass_headers)
+    upstream_id = resp.headers.get(wire.request_id_header)
+    if upstream_id:
+        call.request_id = upstream_id  # the id the client sees is the one the usage record keeps
+    headers.append((wire.request_id_header.encode(), call.request_id.encode()))
+    if call.stream:
+        tap = wire.new_tap(fwd.hide_usage)
+        result = await relay_stream(send, outcome, headers, tap, wire.stream_error_event)
+        failed = result.error or getattr(tap, "error", None)
+        call.record(502 if failed else 200, result.usage, result.first_byte_at, result.error)
+    else:
+        status, usage, _ = await relay_json(send, outcome, headers, wire.response_usage)
+        call.record(status, usage)
