@@ -266,7 +266,7 @@ def test_async_client_create_and_stream(world: World) -> None:
 ERRORS = [
     (400, anthropic.BadRequestError, "invalid_request_error"),
     (401, anthropic.InternalServerError, "api_error"),  # the upstream refused our credential: a gateway fault
-    (403, anthropic.InternalServerError, "api_error"),
+    (403, anthropic.PermissionDeniedError, "permission_error"),
     (404, anthropic.NotFoundError, "not_found_error"),
     (429, anthropic.RateLimitError, "rate_limit_error"),
     (500, anthropic.InternalServerError, "api_error"),
@@ -282,7 +282,7 @@ def test_upstream_errors_keep_anthropic_shape_and_status(
     with pytest.raises(exc_type) as exc:
         client(world).messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
     err = exc.value
-    expected_status = 502 if status in (401, 403) else status
+    expected_status = 502 if status == 401 else status
     assert err.status_code == expected_status
     assert err.body["type"] == "error" and err.body["error"]["type"] == error_type
     assert err.body["request_id"] and err.request_id == err.body["request_id"]

@@ -84,5 +84,6 @@ def test_key_model_allow_list_limits_what_it_can_call(world: World) -> None:
     wait_until_key_works(world.gateway.url, key)
     c = openai.OpenAI(api_key=key, base_url=world.gateway.openai_base_url, max_retries=0)
     assert c.chat.completions.create(**BODY).choices[0].message.content
-    with pytest.raises(openai.NotFoundError):
-        c.chat.completions.create(model="gpt-4.1", messages=BODY["messages"])
+    with pytest.raises(openai.PermissionDeniedError) as exc:
+        c.chat.completions.create(model="gpt-4.1-mini", messages=BODY["messages"])
+    assert exc.value.code == "model_not_allowed" and "gpt-4o-mini" in exc.value.message

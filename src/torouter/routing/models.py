@@ -47,11 +47,17 @@ def resolve(group: GroupEntry, requested: str, allowed: tuple[str, ...] = ()) ->
         if mapped is None:
             raise not_found(group, requested, allowed)
         model = mapped
-    if allowed and not any(requested == a or (_is_pattern(a) and fnmatchcase(requested, a)) for a in allowed):
-        raise not_found(group, requested, allowed)
     accounts = [a for a in group.accounts if serves(a, model)]
     if not accounts:
         raise not_found(group, requested, allowed)
+    if allowed and not any(requested == a or (_is_pattern(a) and fnmatchcase(requested, a)) for a in allowed):
+        raise GatewayError(
+            "permission",
+            f"This API key does not have permission to use the model '{requested}'. "
+            f"It may use: {', '.join(allowed)}.",
+            code="model_not_allowed",
+            param="model",
+        )
     return model, accounts
 
 

@@ -30,7 +30,7 @@ def _fields(body: bytes) -> tuple[str | None, str | None, str | None]:
 
 
 def from_upstream(account: Account, status: int, body: bytes, retry_after: str | None = None) -> GatewayError:
-    if status in (401, 403):
+    if status == 401:
         # The upstream refused ToRouter's own credential: the caller can't fix that, an admin must.
         return GatewayError(
             "bad_gateway",
