@@ -688,12 +688,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--concurrency", default="1,32", help="comma-separated wrk connection counts (default 1,32)"
     )
     parser.add_argument(
-        "--stream", action="store_true", help="run the streaming (SSE) variant of each scenario"
+        "--stream", action="store_true", help="run only the streaming (SSE) variant of each scenario"
     )
     parser.add_argument(
         "--scenarios",
-        default="openai-chat",
-        help=f"comma-separated, or 'all' (default openai-chat); known: {', '.join(SCENARIO_BY_NAME)}",
+        default="all",
+        help=f"comma-separated, or 'all' (the default: every scenario, streaming and not); known: {', '.join(SCENARIO_BY_NAME)}",
     )
     parser.add_argument(
         "--out", type=Path, default=REPO / "bench" / "results" / "latest.md", help="Markdown report path"
@@ -713,9 +713,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def select_scenarios(spec: str, stream: bool) -> list[Scenario]:
-    """Names from --scenarios; `all` means every base scenario; --stream swaps in the -stream variants."""
-    base = [s.name for s in SCENARIOS if not s.stream]
-    names = base if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    """Names from --scenarios; `all` means every scenario; --stream keeps only the -stream variants."""
+    everything = [s.name for s in SCENARIOS]
+    names = everything if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
     if stream:
         names = [n if n.endswith("-stream") else f"{n}-stream" for n in names]
     unknown = [n for n in names if n not in SCENARIO_BY_NAME]
