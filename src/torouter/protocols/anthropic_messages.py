@@ -8,7 +8,7 @@ import orjson
 
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
-from torouter.protocols.sse import EventSplitter, event_data
+from torouter.protocols.sse import EventSplitter, event_data, events_with
 
 # kind -> Anthropic error `type`
 _TYPES = {
@@ -130,13 +130,21 @@ class StreamTap:
         self.error: bytes | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        for event in self._splitter.feed(chunk):
-            if b'"usage"' in event or b"error" in event or b"message_stop" in event:
-                self._inspect(event)
+        block = self._splitter.take(chunk)
+        if block:
+            # Only message_start, message_delta and errors carry what the tap needs: find them by search.
+            for a, b in sorted(set(events_with(block, b'"usage"') + events_with(block, b"event: error"))):
+                self._inspect(block[a:b])
+            if b"message_stop" in block:
+                self.done = True
         return chunk  # pass-through: the client gets the upstream's bytes exactly
 
     def flush(self) -> bytes:
-        self._splitter.flush()
+        rest = self._splitter.flush()  # a last event with no closing blank line, as some recordings end
+        if b"message_stop" in rest:
+            self.done = True
+        elif b'"usage"' in rest or b"event: error" in rest:
+            self._inspect(rest)
         return b""
 
     def _inspect(self, event: bytes) -> None:

@@ -8,7 +8,7 @@ import orjson
 
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
-from torouter.protocols.sse import EventSplitter, event_data
+from torouter.protocols.sse import EventSplitter, event_data, events_with
 
 # kind -> OpenAI error `type`
 _TYPES = {
@@ -167,10 +167,11 @@ def response_usage(body: bytes) -> Usage | None:
 
 
 class StreamTap:
-    """Relays a chat stream's events untouched while reading its usage.
+    """Relays a chat stream untouched while reading its usage.
 
     When the gateway added `include_usage` for its own accounting, the usage-only chunk
-    (`choices: []`) is held back, since the client did not ask for it.
+    (`choices: []`) is held back, since the client did not ask for it. Events are only split
+    apart when a block of them mentions usage or an error; the rest passes with two searches.
     """
 
     __slots__ = ("_hide_usage_chunk", "_splitter", "done", "error", "usage")
@@ -183,20 +184,36 @@ class StreamTap:
         self.error: bytes | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        out: list[bytes] = []
-        for event in self._splitter.feed(chunk):
-            if self._inspect(event):
-                out.append(event)
-        return b"".join(out)
+        block = self._splitter.take(chunk)
+        if block:
+            if b"[DONE]" in block:
+                self.done = True
+            # Find the few events worth parsing by search; most blocks hold only content deltas.
+            spans = (
+                events_with(block, b'"usage":{')
+                + events_with(block, b'"usage": {')
+                + events_with(block, b'"error"')
+            )
+            if spans:
+                drop = [(a, b) for a, b in sorted(set(spans)) if not self._inspect(block[a:b])]
+                if drop and self._hide_usage_chunk:
+                    kept, at = [], 0
+                    for a, b in drop:
+                        kept.append(block[at:a])
+                        at = b
+                    kept.append(block[at:])
+                    return b"".join(kept)
+        # Without hiding, the client gets the upstream's chunk as it came, partial events included.
+        return block if self._hide_usage_chunk else chunk
 
     def flush(self) -> bytes:
         rest = self._splitter.flush()
-        return rest if rest.strip() else b""
+        return rest if self._hide_usage_chunk and rest.strip() else b""
 
     def _inspect(self, event: bytes) -> bool:
-        if b'"usage"' not in event and b'"error"' not in event:
-            if b"[DONE]" in event:
-                self.done = True
+        """Reads one event; False means: hold it back from the client."""
+        if b"[DONE]" in event:
+            self.done = True
             return True
         data = event_data(event)
         if data is None:

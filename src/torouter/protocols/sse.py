@@ -18,23 +18,63 @@ class EventSplitter:
         self._buf = b""
 
     def feed(self, chunk: bytes) -> Iterator[bytes]:
+        return split_events(self.take(chunk))
+
+    def take(self, chunk: bytes) -> bytes:
+        """All the events this chunk completes, as one block; the unfinished tail waits for more.
+
+        Two C-level searches per chunk: the hot path only splits a block when it must look inside.
+        """
         buf = self._buf + chunk if self._buf else chunk
-        start = 0
-        while True:
-            lf = buf.find(b"\n\n", start)
-            crlf = buf.find(b"\r\n\r\n", start)
-            if lf < 0 and crlf < 0:
-                break
-            # Whichever separator closes the earlier event wins; streams may mix LF and CRLF.
-            end = min(e for e in (lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1) if e >= 0)
-            yield buf[start:end]
-            start = end
-        self._buf = buf[start:]
+        lf = buf.rfind(b"\n\n")
+        crlf = buf.rfind(b"\r\n\r\n")
+        end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+        if end == len(buf):
+            self._buf = b""
+            return buf
+        self._buf = buf[end:]
+        return buf[:end]
 
     def flush(self) -> bytes:
         """What is left when the stream ends (an event with no closing blank line)."""
         rest, self._buf = self._buf, b""
         return rest
+
+
+def split_events(block: bytes) -> Iterator[bytes]:
+    """Each event of a block of whole events, separator included."""
+    start = 0
+    while True:
+        lf = block.find(b"\n\n", start)
+        crlf = block.find(b"\r\n\r\n", start)
+        if lf < 0 and crlf < 0:
+            return
+        # Whichever separator closes the earlier event wins; streams may mix LF and CRLF.
+        end = min(e for e in (lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1) if e >= 0)
+        yield block[start:end]
+        start = end
+
+
+def event_span(block: bytes, pos: int) -> tuple[int, int]:
+    """Start and end of the event in a block of whole events that holds the byte at `pos`."""
+    lf = block.rfind(b"\n\n", 0, pos)
+    crlf = block.rfind(b"\r\n\r\n", 0, pos)
+    start = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    lf = block.find(b"\n\n", pos)
+    crlf = block.find(b"\r\n\r\n", pos)
+    ends = [e for e in (lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1) if e >= 0]
+    return start, min(ends) if ends else len(block)
+
+
+def events_with(block: bytes, marker: bytes) -> list[tuple[int, int]]:
+    """Spans of the events that contain `marker`: found by search, without splitting the block."""
+    spans: list[tuple[int, int]] = []
+    pos = block.find(marker)
+    while pos >= 0:
+        span = event_span(block, pos)
+        spans.append(span)
+        pos = block.find(marker, span[1])
+    return spans
 
 
 def event_data(event: bytes) -> bytes | None:

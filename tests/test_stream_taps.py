@@ -1,0 +1,117 @@
+"""Stream taps on recorded vendor streams, cut at every kind of chunk boundary."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.emulator_harness import find_specs_dir
+from torouter.protocols import anthropic_messages, openai_chat
+from torouter.protocols.sse import EventSplitter, event_data
+
+SPECS = find_specs_dir()
+OPENAI_USAGE = (SPECS / "openai/examples/sdk-sse/chat_text_stream_with_usage.sse").read_bytes()
+ANTHROPIC_TOOL = (SPECS / "anthropic/examples/sdk-sse/tool_use_response.txt").read_bytes()
+GEMINI_CRLF = (
+    SPECS / "gemini/examples/firebase-mock-responses/streaming-success-basic-reply-short.txt"
+).read_bytes()
+
+
+def cut(data: bytes, points: list[int]) -> list[bytes]:
+    edges = sorted({p % (len(data) + 1) for p in points} | {0, len(data)})
+    return [data[a:b] for a, b in itertools.pairwise(edges) if b > a]
+
+
+cuts = st.lists(st.integers(min_value=0, max_value=10_000), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts)
+def test_splitter_yields_the_same_events_however_the_bytes_are_cut(points: list[int]) -> None:
+    for data in (OPENAI_USAGE, ANTHROPIC_TOOL, GEMINI_CRLF):
+        whole = list(EventSplitter().feed(data))
+        splitter = EventSplitter()
+        pieces = [event for chunk in cut(data, points) for event in splitter.feed(chunk)]
+        assert pieces == whole
+        assert b"".join(whole) + splitter.flush() == data
+
+
+def test_gemini_crlf_frames_are_separated() -> None:
+    events = list(EventSplitter().feed(GEMINI_CRLF))
+    assert len(events) >= 2 and all(e.endswith(b"\r\n\r\n") for e in events)
+    assert all(orjson.loads(event_data(e) or b"null") for e in events)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts)
+def test_openai_tap_passes_bytes_untouched_and_reads_usage(points: list[int]) -> None:
+    tap = openai_chat.StreamTap(hide_usage_chunk=False)
+    out = b"".join(tap.feed(c) for c in cut(OPENAI_USAGE, points)) + tap.flush()
+    assert out == OPENAI_USAGE
+    expected = orjson.loads(event_data(list(EventSplitter().feed(OPENAI_USAGE))[-2]) or b"{}")["usage"]
+    assert tap.usage is not None and tap.usage.input_tokens == expected["prompt_tokens"]
+    assert tap.usage.output_tokens == expected["completion_tokens"] and tap.done
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts)
+def test_openai_tap_hides_only_the_usage_chunk_when_asked(points: list[int]) -> None:
+    tap = openai_chat.StreamTap(hide_usage_chunk=True)
+    out = b"".join(tap.feed(c) for c in cut(OPENAI_USAGE, points)) + tap.flush()
+    events = list(EventSplitter().feed(OPENAI_USAGE))
+    usage_events = [e for e in events if b'"choices":[]' in e]
+    assert len(usage_events) == 1
+    assert out == b"".join(e for e in events if e not in usage_events)
+    assert tap.usage is not None and tap.usage.output_tokens > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts)
+def test_anthropic_tap_reads_cumulative_usage_and_cache_buckets(points: list[int]) -> None:
+    tap = anthropic_messages.StreamTap()
+    out = b"".join(tap.feed(c) for c in cut(ANTHROPIC_TOOL, points)) + tap.flush()
+    assert out == ANTHROPIC_TOOL
+    start = orjson.loads(
+        event_data(next(e for e in EventSplitter().feed(ANTHROPIC_TOOL) if b"message_start" in e))
+    )
+    delta = orjson.loads(
+        event_data(next(e for e in EventSplitter().feed(ANTHROPIC_TOOL) if b"message_delta" in e))
+    )
+    raw = {**start["message"]["usage"], **{k: v for k, v in delta["usage"].items() if v is not None}}
+    u = tap.usage
+    assert u is not None and tap.done
+    read, write = raw.get("cache_read_input_tokens") or 0, raw.get("cache_creation_input_tokens") or 0
+    assert u.input_tokens == raw["input_tokens"] + read + write
+    assert (u.cached_tokens, u.cache_write_tokens, u.output_tokens) == (read, write, raw["output_tokens"])
+
+
+def test_anthropic_usage_keeps_the_one_hour_cache_split() -> None:
+    u = anthropic_messages.usage_from(
+        {
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cache_read_input_tokens": 100,
+            "cache_creation_input_tokens": 50,
+            "cache_creation": {"ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 30},
+            "output_tokens_details": {"thinking_tokens": 2},
+        }
+    )
+    assert u is not None
+    assert (u.input_tokens, u.cached_tokens, u.cache_write_tokens, u.cache_write_1h_tokens) == (
+        160,
+        100,
+        50,
+        30,
+    )
+    assert (u.output_tokens, u.reasoning_tokens) == (5, 2)
+
+
+def test_anthropic_tap_sees_an_error_event() -> None:
+    tap = anthropic_messages.StreamTap()
+    tap.feed(
+        b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    )
+    assert tap.error is not None and b"overloaded_error" in tap.error
