@@ -5,28 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from torouter.hub import Usage
 from torouter.store.schema import UsageRecord
+
+__all__ = ["Usage", "UsageWriter", "usage_row"]
 
 log = logging.getLogger("torouter.usage")
 _INSERT = insert(UsageRecord.__table__)
-
-
-@dataclass(slots=True)
-class Usage:
-    """Token counts in one normal form: input includes cached tokens, output includes reasoning."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written with a 1-hour TTL
-    reasoning_tokens: int = 0
 
 
 class UsageWriter:
