@@ -10,17 +10,14 @@ import orjson
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from tests.emulator_harness import find_specs_dir
 from torouter import hub
 from torouter.errors import GatewayError
-from torouter.protocols.openai_chat_codec import (
-    decode_request,
-    decode_response,
-    encode_request,
-    encode_response,
-)
+from torouter.protocols.openai_chat_codec import decode_response, encode_response
+from torouter.protocols.openai_chat_request import decode_request, encode_request
 from torouter.protocols.openai_chat_stream import StreamDecoder, StreamEncoder
 
-SPECS = Path("/work/shared/specs/openai/examples")
+SPECS = find_specs_dir() / "openai/examples"
 CAPTURES = sorted(SPECS.glob("lingua-captures/*/chat-completions/*request.json"))
 RESPONSES = sorted(SPECS.glob("lingua-captures/*/chat-completions/*response.json"))
 SSE = SPECS / "sdk-sse"
