@@ -93,6 +93,25 @@ def gateway_config(emulator: EmulatorServer, database_url: str, **overrides: Any
                 },
                 "aliases": {"opus": "claude-opus-4-7"},
             },
+            # Translated groups: clients of one protocol, upstream of another.
+            {
+                "name": "claude-on-openai",
+                "platform": "openai",
+                "upstreams": ["emu-openai"],
+                "models": {"claude-*": "gpt-4o", "gpt-*": "*"},
+            },
+            {
+                "name": "claude-on-openrouter",
+                "platform": "openrouter",
+                "upstreams": ["emu-openrouter"],
+                "models": {"claude-*": "anthropic/claude-sonnet-4.5"},
+            },
+            {
+                "name": "gpt-on-anthropic",
+                "platform": "anthropic",
+                "upstreams": ["emu-anthropic"],
+                "models": {"gpt-*": "claude-sonnet-4-5", "claude-*": "*"},
+            },
             {"name": "openrouter", "platform": "openrouter", "upstreams": ["emu-openrouter"]},
             {"name": "compat", "platform": "openai_compatible", "upstreams": ["emu-compat"]},
             {"name": "failover", "platform": "openai", "upstreams": ["dead-openai", "emu-openai"]},
@@ -136,8 +155,9 @@ class World:
 def world(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("gateway")
     db_path = workdir / "torouter.db"
-    gw = GatewayServer(workdir, gateway_config(emulator, f"sqlite+aiosqlite:///{db_path}"))
-    keys = seed_keys(gw.config_path, ["openai", "openrouter", "compat", "failover", "mapped", "anthropic"])
+    config = gateway_config(emulator, f"sqlite+aiosqlite:///{db_path}")
+    gw = GatewayServer(workdir, config)
+    keys = seed_keys(gw.config_path, [g["name"] for g in config["groups"]])  # one key per group
     with gw:
         yield World(gw, emulator, keys, db_path)
     print(gw.log()[-4000:])

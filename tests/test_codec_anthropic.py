@@ -13,6 +13,7 @@ import pytest
 from anthropic.types import RawMessageStreamEvent
 from pydantic import TypeAdapter
 
+from tests.emulator_harness import find_specs_dir
 from torouter import hub
 from torouter.errors import GatewayError
 from torouter.protocols.anthropic_codec import (
@@ -24,7 +25,7 @@ from torouter.protocols.anthropic_codec import (
 from torouter.protocols.anthropic_messages import check_request
 from torouter.protocols.anthropic_stream import StreamDecoder, StreamEncoder
 
-SPECS = Path("/work/shared/specs")
+SPECS = find_specs_dir()
 EXAMPLES = SPECS / "anthropic" / "examples"
 CAPTURES = EXAMPLES / "lingua-captures"
 SSE = sorted((EXAMPLES / "sdk-sse").glob("*.txt"))

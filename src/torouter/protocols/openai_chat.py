@@ -61,6 +61,11 @@ def error_body(err: GatewayError, request_id: str | None = None) -> bytes:
     )
 
 
+def status_of(err: GatewayError) -> int:
+    """OpenAI says "overloaded" with a 503; Anthropic's 529 would surprise OpenAI clients."""
+    return 503 if err.kind == "overloaded" else err.status
+
+
 def stream_error_event(err: GatewayError) -> bytes:
     """An error after the stream has started: a `data:` line whose JSON has an `error` key."""
     return b"data: " + error_body(err) + b"\n\n"

@@ -6,14 +6,19 @@ import time
 
 import orjson
 
+from torouter import hub
+from torouter.accounting.tokens import estimate_request_tokens
 from torouter.auth import authenticate
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
-from torouter.protocols import anthropic_messages
+from torouter.protocols import anthropic_betas, anthropic_messages
 from torouter.routing.models import listed_models, resolve
-from torouter.surfaces.asgi import Receive, Scope, Send, parse_json, read_body, send_response
+from torouter.surfaces import codecs
+from torouter.surfaces.asgi import Receive, Scope, Send, header_values, parse_json, read_body, send_response
 from torouter.surfaces.call import Call, new_request_id
+from torouter.surfaces.codecs import platform_of
 from torouter.surfaces.passthrough import Forward, Wire, passthrough, send_error
+from torouter.surfaces.translate import translate
 from torouter.upstreams.platforms import ANTHROPIC_VERSION
 
 SURFACE = "anthropic"
@@ -63,20 +68,25 @@ class Messages:
             body = anthropic_messages.check_request(parse_json(raw), count_tokens=self.count_tokens)
             call.model = body["model"]
             group = key.group
-            if group.platform != "anthropic":
-                raise GatewayError(
-                    "invalid_request",
-                    f"This key's group '{group.name}' is on the {group.platform} platform, which the messages "
-                    "endpoint cannot reach in this version of ToRouter.",
-                )
             target, accounts = resolve(group, call.model, key.allowed_models)
+            call.stream = not self.count_tokens and body.get("stream") is True
+            if group.platform != "anthropic":
+                platform_of(group.platform)  # refuses a platform with no codec before any upstream call
+                request = codecs.ANTHROPIC.decode_request(body)
+                betas = anthropic_betas.split(header_values(scope, b"anthropic-beta"))
+                anthropic_betas.note_for_platform(betas, group.platform)
+                if self.count_tokens:
+                    await self._count_locally(call, send, request)
+                    return
         except GatewayError as err:
             await send_error(send, WIRE, err, call.request_id)
             call.record(err.status, error=err.code)
             return
         except ConnectionAbortedError:
             return
-        call.stream = not self.count_tokens and body.get("stream") is True
+        if group.platform != "anthropic":
+            await translate(call, WIRE, codecs.ANTHROPIC, send, request, target, accounts, platform_of)
+            return
         fwd = Forward(
             path=self.path,
             raw=raw,
@@ -87,6 +97,12 @@ class Messages:
             query=scope.get("query_string", b"").decode("latin-1"),
         )
         await passthrough(call, WIRE, send, fwd)
+
+    async def _count_locally(self, call: Call, send: Send, request: hub.Request) -> None:
+        """count_tokens where the platform has no such endpoint: an offline estimate (docs state its accuracy)."""
+        body = orjson.dumps({"input_tokens": estimate_request_tokens(request)})
+        await send_response(send, 200, body, headers=[(b"request-id", call.request_id.encode())])
+        call.record(200)
 
 
 def _rfc3339(ts: float) -> str:

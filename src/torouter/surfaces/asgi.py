@@ -62,6 +62,11 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def header_values(scope: Scope, name: bytes) -> list[str]:
+    """Every value of a header the client may repeat (anthropic-beta), in order."""
+    return [v.decode("latin-1") for k, v in scope["headers"] if k == name]
+
+
 async def send_response(
     send: Send,
     status: int,

@@ -9,9 +9,12 @@ from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import openai_chat
 from torouter.routing.models import listed_models, resolve
+from torouter.surfaces import codecs
 from torouter.surfaces.asgi import Receive, Scope, Send, parse_json, read_body, send_response
 from torouter.surfaces.call import Call, new_request_id
+from torouter.surfaces.codecs import platform_of
 from torouter.surfaces.passthrough import Forward, Wire, passthrough, send_error
+from torouter.surfaces.translate import translate
 from torouter.upstreams.platforms import OPENAI_LIKE
 
 SURFACE = "openai"
@@ -22,6 +25,7 @@ WIRE = Wire(
     new_tap=openai_chat.StreamTap,
     request_id_header="x-request-id",
     pass_headers=("openai-processing-ms", "openai-version", "openrouter-provider"),
+    status_of=openai_chat.status_of,
 )
 _JSON_HEADERS = {"content-type": "application/json"}
 
@@ -40,21 +44,20 @@ class ChatCompletions:
             body = openai_chat.check_request(parse_json(raw))
             call.model = body["model"]
             group = key.group
-            if group.platform not in OPENAI_LIKE:
-                raise GatewayError(
-                    "invalid_request",
-                    f"This key's group '{group.name}' is on the {group.platform} platform, which the chat "
-                    "completions endpoint cannot reach in this version of ToRouter.",
-                    code="unsupported_platform",
-                )
             target, accounts = resolve(group, call.model, key.allowed_models)
+            call.stream = body.get("stream") is True
+            if group.platform not in OPENAI_LIKE:
+                platform_of(group.platform)  # refuses a platform with no codec before any upstream call
+                request = codecs.OPENAI_CHAT.decode_request(body)
         except GatewayError as err:
             await send_error(send, WIRE, err, call.request_id)
             call.record(err.status, error=err.code)
             return
         except ConnectionAbortedError:
             return
-        call.stream = body.get("stream") is True
+        if group.platform not in OPENAI_LIKE:
+            await translate(call, WIRE, codecs.OPENAI_CHAT, send, request, target, accounts, platform_of)
+            return
         hide_usage = False
         if call.stream:
             options = body.get("stream_options")

@@ -31,11 +31,12 @@ class Wire:
     new_tap: Callable[[bool], Tap]
     request_id_header: str
     pass_headers: tuple[str, ...]
+    status_of: Callable[[GatewayError], int] = lambda err: err.status
 
 
 async def send_error(send: Send, wire: Wire, err: GatewayError, request_id: str) -> None:
     headers = error_headers(err, request_id, wire.request_id_header)
-    await send_response(send, err.status, wire.error_body(err, request_id), headers=headers)
+    await send_response(send, wire.status_of(err), wire.error_body(err, request_id), headers=headers)
 
 
 @dataclass(slots=True)

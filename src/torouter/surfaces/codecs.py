@@ -1,0 +1,67 @@
+"""Which hub codec each client protocol and each upstream platform speaks."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from torouter import hub
+from torouter.errors import GatewayError
+from torouter.protocols import (
+    anthropic_codec,
+    anthropic_stream,
+    openai_chat_codec,
+    openai_chat_request,
+    openai_chat_stream,
+)
+from torouter.surfaces.translate import Codec, Platform
+from torouter.upstreams.platforms import ANTHROPIC_VERSION
+
+
+def _openai_include_usage(request: hub.Request) -> bool:
+    options = request.extras.get("openai_chat", {}).get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+OPENAI_CHAT = Codec(
+    decode_request=openai_chat_request.decode_request,
+    encode_request=openai_chat_request.encode_request,
+    decode_response=openai_chat_codec.decode_response,
+    encode_response=openai_chat_codec.encode_response,
+    stream_decoder=openai_chat_stream.StreamDecoder,
+    stream_encoder=lambda req, model: openai_chat_stream.StreamEncoder(model, _openai_include_usage(req)),
+)
+
+
+def _anthropic_encode(request: hub.Request, platform: str) -> dict[str, Any]:
+    return anthropic_codec.encode_request(request)
+
+
+ANTHROPIC = Codec(
+    decode_request=anthropic_codec.decode_request,
+    encode_request=_anthropic_encode,
+    decode_response=anthropic_codec.decode_response,
+    encode_response=anthropic_codec.encode_response,
+    stream_decoder=anthropic_stream.StreamDecoder,
+    stream_encoder=lambda req, model: anthropic_stream.StreamEncoder(model),
+)
+
+_JSON = {"content-type": "application/json"}
+_PLATFORMS = {
+    "openai": Platform(OPENAI_CHAT, "/chat/completions", _JSON),
+    "openrouter": Platform(OPENAI_CHAT, "/chat/completions", _JSON),
+    "openai_compatible": Platform(OPENAI_CHAT, "/chat/completions", _JSON),
+    "anthropic": Platform(ANTHROPIC, "/v1/messages", {**_JSON, "anthropic-version": ANTHROPIC_VERSION}),
+}
+
+
+@cache
+def platform_of(name: str) -> Platform:
+    platform = _PLATFORMS.get(name)
+    if platform is None:
+        raise GatewayError(
+            "invalid_request",
+            f"The {name} platform cannot be reached from this endpoint in this version of ToRouter.",
+            code="unsupported_platform",
+        )
+    return platform

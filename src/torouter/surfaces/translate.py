@@ -1,0 +1,166 @@
+"""Cross-protocol calls: decode the client's request to the hub, encode it for the platform, and
+turn the upstream's answer or stream back into the client's protocol as it arrives."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from torouter import hub
+from torouter.catalog import Account
+from torouter.errors import GatewayError
+from torouter.routing.models import upstream_model_for
+from torouter.routing.pool import order_candidates
+from torouter.surfaces.asgi import JSON, Send
+from torouter.surfaces.call import Call
+from torouter.surfaces.passthrough import Wire, send_error
+from torouter.surfaces.relay import relay_stream
+from torouter.upstreams.call import send as send_upstream
+from torouter.upstreams.errors import from_upstream
+from torouter.upstreams.platforms import auth_headers, url_for
+
+log = logging.getLogger("torouter.translate")
+
+
+class StreamDecoder(Protocol):
+    usage: hub.Usage | None
+
+    def feed(self, chunk: bytes) -> list[hub.Event]: ...
+
+    def finish(self) -> list[hub.Event]: ...
+
+
+class StreamEncoder(Protocol):
+    def encode(self, event: hub.Event) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """One wire protocol's hub codec, as the translating path uses it."""
+
+    decode_request: Callable[[dict[str, Any]], hub.Request]
+    encode_request: Callable[[hub.Request, str], dict[str, Any]]
+    decode_response: Callable[[dict[str, Any]], hub.Response]
+    encode_response: Callable[[hub.Response, str], dict[str, Any]]
+    stream_decoder: Callable[[], StreamDecoder]
+    stream_encoder: Callable[[hub.Request, str], StreamEncoder]
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """How to reach a platform's protocol: its codec, endpoint and fixed headers."""
+
+    codec: Codec
+    path: str
+    headers: dict[str, str]
+
+
+class TranslatingTap:
+    """A stream tap that re-encodes: upstream bytes -> hub events -> the client's protocol."""
+
+    __slots__ = ("_decoder", "_encoder", "error", "usage")
+
+    def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
+        self._decoder = decoder
+        self._encoder = encoder
+        self.usage: hub.Usage | None = None
+        self.error: str | None = None
+
+    def _encode(self, events: list[hub.Event]) -> bytes:
+        out = []
+        for event in events:
+            if isinstance(event, hub.StreamError):
+                self.error = event.kind
+            out.append(self._encoder.encode(event))
+        self.usage = self._decoder.usage
+        return b"".join(out)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._encode(self._decoder.feed(chunk))
+
+    def flush(self) -> bytes:
+        return self._encode(self._decoder.finish())
+
+
+async def translate(
+    call: Call,
+    wire: Wire,
+    client: Codec,
+    send: Send,
+    request: hub.Request,
+    target: str,
+    accounts: list[Account],
+    platform_of: Callable[[str], Platform],
+) -> None:
+    """Run one translated call. `request` is the client's call decoded to the hub."""
+    bodies: dict[tuple[str, str], bytes] = {}
+
+    def build(account: Account) -> tuple[str, dict[str, str], bytes]:
+        platform = platform_of(account.platform)
+        upstream_model = upstream_model_for(account, target)
+        body = bodies.get((account.platform, upstream_model))
+        if body is None:
+            request.model = upstream_model
+            body = orjson.dumps(platform.codec.encode_request(request, account.platform))
+            bodies[(account.platform, upstream_model)] = body
+        headers = auth_headers(account)
+        headers.update(platform.headers)
+        return url_for(account, platform.path, upstream_model), headers, body
+
+    try:
+        outcome = await send_upstream(call.gw.client, order_candidates(accounts), build)
+    except GatewayError as err:
+        call.attempts = getattr(err, "attempts", 0)
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return
+    account = outcome.account
+    call.account = account.name
+    call.upstream_model = upstream_model_for(account, target)
+    call.attempts = len(outcome.attempts)
+    resp = outcome.response
+    if resp is None or outcome.status >= 400:
+        retry_after = resp.headers.get("retry-after") if resp is not None else None
+        err = from_upstream(account, outcome.status, outcome.body or b"", retry_after)
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return
+
+    platform = platform_of(account.platform)
+    headers = [(wire.request_id_header.encode(), call.request_id.encode())]
+    if call.stream:
+        tap = TranslatingTap(platform.codec.stream_decoder(), client.stream_encoder(request, call.model))
+        result = await relay_stream(send, outcome, headers, tap, wire.stream_error_event)
+        failed = result.error or tap.error
+        call.record(502 if failed else 200, result.usage, result.first_byte_at, result.error or tap.error)
+        return
+    try:
+        data = await resp.read()
+    finally:
+        resp.release()
+    try:
+        answer = platform.codec.decode_response(orjson.loads(data))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("undecodable answer from %s: %s", account.name, type(exc).__name__)
+        err = GatewayError(
+            "bad_gateway",
+            "The upstream sent an answer the gateway could not read.",
+            code="upstream_malformed",
+        )
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return
+    body = orjson.dumps(client.encode_response(answer, call.model))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", JSON), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+    call.record(200, answer.usage)
