@@ -17,9 +17,9 @@ PNG = base64.b64encode(
     + bytes.fromhex("1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 ).decode()
 
-words = st.text(
-    alphabet=st.characters(categories=["L", "N", "Zs", "P"]), min_size=1, max_size=40
-).filter(lambda t: t.strip() != "")
+words = st.text(alphabet=st.characters(categories=["L", "N", "Zs", "P"]), min_size=1, max_size=40).filter(
+    lambda t: t.strip() != ""
+)
 ids = st.from_regex(r"\Atoolu_[A-Za-z0-9]{8,16}\Z")
 names = st.sampled_from(["get_weather", "search_docs", "run_shell"])
 json_values = st.recursive(

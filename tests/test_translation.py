@@ -369,3 +369,49 @@ def test_translated_usage_is_recorded(world: World) -> None:
         and row["platform"] == "openai"
     )
     assert row["surface"] == "anthropic" and row["output_tokens"] == msg.usage.output_tokens
+
+
+def test_images_and_documents_convert_or_fail_clearly(world: World) -> None:
+    pdf = "JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCg=="
+    anthropic_client(world, "claude-on-openai").messages.create(
+        model="claude-opus-4-7",
+        max_tokens=50,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+                    },
+                    {
+                        "type": "document",
+                        "source": {"type": "base64", "media_type": "application/pdf", "data": pdf},
+                        "title": "spec.pdf",
+                    },
+                    {"type": "text", "text": "Describe these."},
+                ],
+            }
+        ],
+    )
+    parts = upstream(world, "/chat/completions")["body"]["messages"][-1]["content"]
+    assert parts[0] == {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    assert parts[1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    assert (
+        parts[2]["type"] == "file" and parts[2]["file"]["file_data"] == f"data:application/pdf;base64,{pdf}"
+    )
+    with pytest.raises(anthropic.BadRequestError) as exc:
+        anthropic_client(world, "claude-on-openai").messages.create(
+            model="claude-opus-4-7",
+            max_tokens=50,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}
+                    ],
+                }
+            ],
+        )
+    assert "openai" in exc.value.message and exc.value.body["error"]["type"] == "invalid_request_error"

@@ -21,7 +21,9 @@ from torouter import hub
 _PIECES = re.compile(r"[A-Za-z]+|\d{1,3}|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\sA-Za-z\d]")
 MESSAGE_OVERHEAD = 3  # role markers around every turn
 REQUEST_OVERHEAD = 4
-TOOL_USE_SYSTEM_PROMPT = 346  # the prompt Anthropic adds when tools are present (its docs' figure)
+TOOL_USE_SYSTEM_PROMPT = (
+    575  # tool-use prompt plus tool framing, fitted to recorded counts (docs say 346 for the prompt alone)
+)
 IMAGE_URL_TOKENS = 1600  # an image we cannot measure: Anthropic's cap for a full-size image
 PDF_PAGE_TOKENS = 1500
 

@@ -1,0 +1,82 @@
+"""Real client requests (specs/clients/) convert to the other protocols and back without loss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.emulator_harness import find_specs_dir
+from tests.test_roundtrip_properties import semantic_anthropic
+from torouter.protocols import anthropic_codec, anthropic_messages, openai_chat, openai_chat_request
+
+CLAUDE_CODE = sorted((find_specs_dir() / "clients" / "claude-code").glob("turn-*.json"))
+
+
+def claude_body(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())["body"]
+
+
+@pytest.mark.parametrize("platform", ["openai", "openrouter", "openai_compatible"])
+@pytest.mark.parametrize("path", CLAUDE_CODE, ids=lambda p: p.stem)
+def test_claude_code_request_becomes_a_valid_chat_request(path: Path, platform: str) -> None:
+    body = claude_body(path)
+    anthropic_messages.check_request(body)
+    chat = openai_chat_request.encode_request(anthropic_codec.decode_request(body), platform)
+    openai_chat.check_request(chat)  # what the OpenAI surface itself would accept
+    text = json.dumps(chat)
+    # Anthropic-only fields are dropped, never forwarded.
+    for field in ("context_management", "output_config", "thinking", "metadata", "anthropic_version"):
+        assert field not in chat
+    # adaptive thinking + output_config.effort map to the target's reasoning setting.
+    if platform == "openrouter":
+        assert chat["reasoning"] == {"effort": "xhigh"}
+    else:
+        assert chat["reasoning_effort"] in ("xhigh", "high")
+    # cache_control is removed where the target would reject it.
+    assert ("cache_control" in text) == (platform == "openrouter")
+    assert len(chat["tools"]) == len(body["tools"])
+    assert all(t["type"] == "function" and t["function"]["parameters"] for t in chat["tools"])
+    assert chat["stream"] is True and chat["stream_options"] == {"include_usage": True}
+    assert chat["messages"][0]["role"] == "system"
+
+
+@pytest.mark.parametrize("path", CLAUDE_CODE, ids=lambda p: p.stem)
+def test_claude_code_request_comes_back_from_openai_without_loss(path: Path) -> None:
+    body = claude_body(path)
+    chat = orjson.loads(
+        orjson.dumps(openai_chat_request.encode_request(anthropic_codec.decode_request(body), "openai"))
+    )
+    back = anthropic_codec.encode_request(openai_chat_request.decode_request(chat))
+    original = semantic_anthropic(body, keep_thinking=False)
+    returned = semantic_anthropic(back, keep_thinking=False)
+    for key in ("system", "turns", "model", "max_tokens", "tools", "stream"):
+        assert returned[key] == original[key], key
+
+
+def test_claude_code_error_result_keeps_its_meaning() -> None:
+    body = claude_body(CLAUDE_CODE[-1])
+    errors = [
+        b
+        for m in body["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("is_error")
+    ]
+    assert errors, "turn-2 holds an is_error tool result"
+    chat = openai_chat_request.encode_request(anthropic_codec.decode_request(body), "openai")
+    tool_msgs = [m for m in chat["messages"] if m["role"] == "tool"]
+    assert tool_msgs and tool_msgs[0]["tool_call_id"] == errors[0]["tool_use_id"]
+    assert tool_msgs[0]["content"].startswith(openai_chat_request.TOOL_ERROR_MARKER)
+    back = anthropic_codec.encode_request(openai_chat_request.decode_request(chat))
+    result = next(
+        b
+        for m in back["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if b["type"] == "tool_result"
+    )
+    assert result["is_error"] is True and result["tool_use_id"] == errors[0]["tool_use_id"]
