@@ -25,7 +25,9 @@ def claude_body(path: Path) -> dict[str, Any]:
 def test_claude_code_request_becomes_a_valid_chat_request(path: Path, platform: str) -> None:
     body = claude_body(path)
     anthropic_messages.check_request(body)
-    chat = openai_chat_request.encode_request(anthropic_codec.decode_request(body), platform)
+    request = anthropic_codec.decode_request(body)
+    request.model = "gpt-5.1"  # as a group mapping claude-* to a reasoning model would
+    chat = openai_chat_request.encode_request(request, platform)
     openai_chat.check_request(chat)  # what the OpenAI surface itself would accept
     text = json.dumps(chat)
     # Anthropic-only fields are dropped, never forwarded.
@@ -42,6 +44,13 @@ def test_claude_code_request_becomes_a_valid_chat_request(path: Path, platform: 
     assert all(t["type"] == "function" and t["function"]["parameters"] for t in chat["tools"])
     assert chat["stream"] is True and chat["stream_options"] == {"include_usage": True}
     assert chat["messages"][0]["role"] == "system"
+
+
+def test_reasoning_effort_is_not_sent_to_openai_models_that_do_not_reason() -> None:
+    request = anthropic_codec.decode_request(claude_body(CLAUDE_CODE[0]))
+    request.model = "gpt-4o"
+    assert "reasoning_effort" not in openai_chat_request.encode_request(request, "openai")
+    assert "reasoning_effort" in openai_chat_request.encode_request(request, "openai_compatible")
 
 
 @pytest.mark.parametrize("path", CLAUDE_CODE, ids=lambda p: p.stem)

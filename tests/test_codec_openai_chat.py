@@ -173,7 +173,7 @@ def _foreign_request() -> hub.Request:
     """What an Anthropic client's request looks like in the hub."""
     cc = {"type": "ephemeral"}
     return hub.Request(
-        model="m",
+        model="gpt-5",
         system=[hub.Text("one", cache_control=cc), hub.Text("two")],
         messages=[
             hub.Message(
@@ -291,7 +291,7 @@ def test_openai_compatible_gets_max_tokens_and_reasoning_content() -> None:
 def test_reasoning_settings_per_platform(
     reasoning: hub.Reasoning, openai: str | None, openrouter: dict
 ) -> None:
-    req = hub.Request(model="m", messages=[hub.Message("user", [hub.Text("q")])], reasoning=reasoning)
+    req = hub.Request(model="o3", messages=[hub.Message("user", [hub.Text("q")])], reasoning=reasoning)
     assert encode_request(req, "openai").get("reasoning_effort") == openai
     assert encode_request(req, "openrouter")["reasoning"] == openrouter
 

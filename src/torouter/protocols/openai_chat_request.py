@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from torouter import hub
@@ -345,7 +346,10 @@ def encode_request(req: hub.Request, platform: str = "openai") -> dict[str, Any]
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     else:
         body.pop("stream_options", None)  # OpenAI rejects it without stream
-    _encode_reasoning(req.reasoning, platform, shape, body)
+    # A Chat client's own reasoning_effort is its choice; a setting translated from another
+    # protocol (Claude Code always sends one) goes only to models that take it.
+    if PROTOCOL in req.extras or takes_reasoning_effort(req.model, platform):
+        _encode_reasoning(req.reasoning, platform, shape, body)
     if req.response_format is not None:
         body["response_format"] = _encode_format(req.response_format)
     if req.user is not None and not shape.get("user_from_safety_identifier"):
@@ -520,6 +524,15 @@ def _encode_format(rf: hub.ResponseFormat) -> dict[str, Any]:
     if rf.strict is not None:
         js["strict"] = rf.strict
     return {"type": "json_schema", "json_schema": js}
+
+
+# OpenAI rejects reasoning_effort on models that do not reason (gpt-4o, gpt-4.1...); agents such as
+# Claude Code always ask for some effort, so it is only sent where the model takes it.
+_REASONING_MODELS = re.compile(r"^(o\d|gpt-5|gpt-oss|codex|computer-use)")
+
+
+def takes_reasoning_effort(model: str, platform: str) -> bool:
+    return platform != "openai" or bool(_REASONING_MODELS.match(model))
 
 
 def _encode_reasoning(r: hub.Reasoning | None, platform: str, shape: dict[str, Any], body: dict) -> None:
