@@ -78,6 +78,12 @@ def gateway_config(emulator: EmulatorServer, database_url: str, **overrides: Any
                 "base_url": emulator.url,
                 "api_key": UPSTREAM_SECRET,
             },
+            {
+                "name": "emu-gemini",
+                "platform": "gemini",
+                "base_url": emulator.url,
+                "api_key": UPSTREAM_SECRET,
+            },
         ],
         "groups": [
             {"name": "openai", "platform": "openai", "upstreams": ["emu-openai"]},
@@ -93,7 +99,42 @@ def gateway_config(emulator: EmulatorServer, database_url: str, **overrides: Any
                 },
                 "aliases": {"opus": "claude-opus-4-7"},
             },
+            {
+                "name": "gemini",
+                "platform": "gemini",
+                "upstreams": ["emu-gemini"],
+                "models": {
+                    "gemini-2.5-flash": "*",
+                    "gemini-2.5-pro": "*",
+                    "gemini-embedding-001": "*",
+                    "gemini-*": "*",
+                },
+            },
             # Translated groups: clients of one protocol, upstream of another.
+            {
+                "name": "gemini-on-openai",
+                "platform": "openai",
+                "upstreams": ["emu-openai"],
+                "models": {"gemini-*": "gpt-4o-mini"},
+            },
+            {
+                "name": "gemini-on-anthropic",
+                "platform": "anthropic",
+                "upstreams": ["emu-anthropic"],
+                "models": {"gemini-*": "claude-sonnet-4-5"},
+            },
+            {
+                "name": "gpt-on-gemini",
+                "platform": "gemini",
+                "upstreams": ["emu-gemini"],
+                "models": {"gpt-*": "gemini-2.5-flash"},
+            },
+            {
+                "name": "claude-on-gemini",
+                "platform": "gemini",
+                "upstreams": ["emu-gemini"],
+                "models": {"claude-*": "gemini-2.5-pro"},
+            },
             {
                 "name": "claude-on-openai",
                 "platform": "openai",

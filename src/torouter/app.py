@@ -12,6 +12,7 @@ from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import anthropic_messages, openai_chat
 from torouter.surfaces import anthropic, openai
+from torouter.surfaces import gemini as gemini_surface
 from torouter.surfaces.asgi import Receive, Scope, Send, header, send_response
 
 log = logging.getLogger("torouter")
@@ -25,15 +26,23 @@ class App:
         self.gateway = gateway
         self.openai_models = openai.Models(gateway)
         self.anthropic_models = anthropic.Models(gateway)
+        self.gemini_models = gemini_surface.Models(gateway)
+        gemini_action = gemini_surface.ModelAction(gateway)
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): openai.ChatCompletions(gateway),
             ("POST", "/v1/messages"): anthropic.Messages(gateway),
             ("POST", "/v1/messages/count_tokens"): anthropic.Messages(gateway, count_tokens=True),
             ("GET", "/v1/models"): self.models,
+            ("GET", "/v1beta/models"): self.gemini_models,
             ("GET", "/healthz"): self.healthz,
         }
         # Paths with an id in them, matched by prefix after the exact table misses.
-        self.prefixes: list[tuple[str, str, Handler]] = [("GET", "/v1/models/", self.models)]
+        self.prefixes: list[tuple[str, str, Handler]] = [
+            ("GET", "/v1/models/", self.models),
+            ("GET", "/v1beta/models/", self.gemini_models),
+            ("POST", "/v1beta/models/", gemini_action),
+            ("POST", "/v1/models/", gemini_action),  # newer google-genai SDKs call /v1
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -69,9 +78,11 @@ class App:
         return self.not_found
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """/v1/models is shared: Anthropic's SDK marks itself with `anthropic-version`."""
+        """/v1/models is shared: Anthropic's SDK sends `anthropic-version`, Google's `x-goog-api-key` or ?key=."""
         if header(scope, b"anthropic-version") is not None:
             await self.anthropic_models(scope, receive, send)
+        elif header(scope, b"x-goog-api-key") is not None or b"key=" in scope.get("query_string", b""):
+            await self.gemini_models(scope, receive, send)
         else:
             await self.openai_models(scope, receive, send)
 

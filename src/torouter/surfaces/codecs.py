@@ -10,6 +10,9 @@ from torouter.errors import GatewayError
 from torouter.protocols import (
     anthropic_codec,
     anthropic_stream,
+    gemini_codec,
+    gemini_request,
+    gemini_stream,
     openai_chat_codec,
     openai_chat_request,
     openai_chat_stream,
@@ -46,12 +49,33 @@ ANTHROPIC = Codec(
     stream_encoder=lambda req, model: anthropic_stream.StreamEncoder(model),
 )
 
+
+def _gemini_codec(sse: bool) -> Codec:
+    return Codec(
+        decode_request=lambda body: gemini_request.decode_request(body, ""),
+        encode_request=gemini_request.encode_request,
+        decode_response=gemini_codec.decode_response,
+        encode_response=gemini_codec.encode_response,
+        stream_decoder=lambda: gemini_stream.StreamDecoder(sse=True),  # upstream calls always use ?alt=sse
+        stream_encoder=lambda req, model: gemini_stream.StreamEncoder(model, sse=sse),
+    )
+
+
+GEMINI_SSE = _gemini_codec(sse=True)
+GEMINI_ARRAY = _gemini_codec(sse=False)
+
 _JSON = {"content-type": "application/json"}
 _PLATFORMS = {
     "openai": Platform(OPENAI_CHAT, "/chat/completions", _JSON),
     "openrouter": Platform(OPENAI_CHAT, "/chat/completions", _JSON),
     "openai_compatible": Platform(OPENAI_CHAT, "/chat/completions", _JSON),
     "anthropic": Platform(ANTHROPIC, "/v1/messages", {**_JSON, "anthropic-version": ANTHROPIC_VERSION}),
+    "gemini": Platform(
+        GEMINI_SSE,
+        "/v1beta/models/{model}:generateContent",
+        _JSON,
+        stream_path="/v1beta/models/{model}:streamGenerateContent?alt=sse",
+    ),
 }
 
 

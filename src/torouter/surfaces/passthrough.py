@@ -13,7 +13,7 @@ from torouter.catalog import Account
 from torouter.errors import GatewayError
 from torouter.routing.models import upstream_model_for
 from torouter.routing.pool import order_candidates
-from torouter.surfaces.asgi import Send, error_headers, send_response
+from torouter.surfaces.asgi import SSE, Send, error_headers, send_response
 from torouter.surfaces.call import Call
 from torouter.surfaces.relay import Tap, pick_headers, relay_json, relay_stream
 from torouter.upstreams.call import send as send_upstream
@@ -32,6 +32,7 @@ class Wire:
     request_id_header: str
     pass_headers: tuple[str, ...]
     status_of: Callable[[GatewayError], int] = lambda err: err.status
+    stream_content_type: bytes = SSE
 
 
 async def send_error(send: Send, wire: Wire, err: GatewayError, request_id: str) -> None:
@@ -97,7 +98,9 @@ async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
     headers.append((wire.request_id_header.encode(), call.request_id.encode()))
     if call.stream:
         tap = wire.new_tap(fwd.hide_usage)
-        result = await relay_stream(send, outcome, headers, tap, wire.stream_error_event)
+        result = await relay_stream(
+            send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type
+        )
         failed = result.error or getattr(tap, "error", None)
         call.record(502 if failed else 200, result.usage, result.first_byte_at, result.error)
     else:

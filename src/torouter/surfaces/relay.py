@@ -72,6 +72,7 @@ async def relay_stream(
     headers: list[tuple[bytes, bytes]],
     tap: Tap,
     error_event: Callable[[GatewayError], bytes],
+    content_type: bytes = SSE,
 ) -> StreamResult:
     """Forward each upstream chunk the moment it arrives; an upstream failure becomes an error event."""
     resp = outcome.response
@@ -81,7 +82,7 @@ async def relay_stream(
         {
             "type": "http.response.start",
             "status": resp.status,
-            "headers": [(b"content-type", SSE), (b"cache-control", b"no-cache"), *headers],
+            "headers": [(b"content-type", content_type), (b"cache-control", b"no-cache"), *headers],
         }
     )
     try:

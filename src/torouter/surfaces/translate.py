@@ -52,11 +52,12 @@ class Codec:
 
 @dataclass(frozen=True, slots=True)
 class Platform:
-    """How to reach a platform's protocol: its codec, endpoint and fixed headers."""
+    """How to reach a platform's protocol: its codec, endpoints and fixed headers."""
 
     codec: Codec
     path: str
     headers: dict[str, str]
+    stream_path: str | None = None  # where the platform streams, when that is another URL (Gemini)
 
 
 class TranslatingTap:
@@ -109,7 +110,8 @@ async def translate(
             bodies[(account.platform, upstream_model)] = body
         headers = auth_headers(account)
         headers.update(platform.headers)
-        return url_for(account, platform.path, upstream_model), headers, body
+        path = platform.stream_path if request.stream and platform.stream_path else platform.path
+        return url_for(account, path, upstream_model), headers, body
 
     try:
         outcome = await send_upstream(call.gw.client, order_candidates(accounts), build)
@@ -134,7 +136,9 @@ async def translate(
     headers = [(wire.request_id_header.encode(), call.request_id.encode())]
     if call.stream:
         tap = TranslatingTap(platform.codec.stream_decoder(), client.stream_encoder(request, call.model))
-        result = await relay_stream(send, outcome, headers, tap, wire.stream_error_event)
+        result = await relay_stream(
+            send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type
+        )
         failed = result.error or tap.error
         call.record(502 if failed else 200, result.usage, result.first_byte_at, result.error or tap.error)
         return
