@@ -6,12 +6,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
+from tests.conftest import World
 from tests.emulator_harness import find_specs_dir
 from tests.test_roundtrip_properties import semantic_anthropic
-from torouter.protocols import anthropic_codec, anthropic_messages, openai_chat, openai_chat_request
+from torouter.protocols import (
+    anthropic_codec,
+    anthropic_messages,
+    gemini_request,
+    openai_chat,
+    openai_chat_request,
+)
 
 CLAUDE_CODE = sorted((find_specs_dir() / "clients" / "claude-code").glob("turn-*.json"))
 
@@ -89,3 +97,66 @@ def test_claude_code_error_result_keeps_its_meaning() -> None:
         if b["type"] == "tool_result"
     )
     assert result["is_error"] is True and result["tool_use_id"] == errors[0]["tool_use_id"]
+
+
+GEMINI_CLI = sorted((find_specs_dir() / "clients" / "gemini-cli").glob("turn-*.json"))
+
+
+def gemini_cli(path: Path) -> tuple[dict[str, Any], str]:
+    capture = json.loads(path.read_text())
+    model = capture["path"].split("/models/")[1].split(":")[0]
+    return capture["body"], model
+
+
+@pytest.mark.parametrize("path", GEMINI_CLI, ids=lambda p: p.stem)
+def test_gemini_cli_request_converts_to_chat_and_messages(path: Path) -> None:
+    body, model = gemini_cli(path)
+    request = gemini_request.decode_request(body, model)
+    chat = openai_chat_request.encode_request(request, "openai")
+    openai_chat.check_request(chat)
+    messages = anthropic_codec.encode_request(gemini_request.decode_request(body, model))
+    anthropic_messages.check_request(messages)
+    assert (
+        len(chat["tools"])
+        == len(messages["tools"])
+        == sum(len(t.get("functionDeclarations", [])) for t in body["tools"])
+    )
+    assert all(t["function"]["parameters"]["type"] == "object" for t in chat["tools"])
+    # Every tool result answers the call before it, under the same id, on both targets.
+    calls = {c["id"] for m in chat["messages"] for c in m.get("tool_calls") or []}
+    assert {m["tool_call_id"] for m in chat["messages"] if m["role"] == "tool"} <= calls
+    uses = [
+        b
+        for m in messages["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if b["type"] == "tool_use"
+    ]
+    results = [
+        b
+        for m in messages["messages"]
+        if isinstance(m["content"], list)
+        for b in m["content"]
+        if b["type"] == "tool_result"
+    ]
+    assert [r["tool_use_id"] for r in results] == [u["id"] for u in uses][: len(results)]
+    if "turn-2" in path.name:
+        assert results, "turn-2 carries the function response"
+        # Gemini's own signatures never go to another vendor.
+        assert "skip_thought_signature_validator" not in json.dumps(chat) + json.dumps(messages)
+
+
+def test_agent_tool_schemas_reach_a_gemini_group_and_are_accepted(world: World) -> None:
+    """Claude Code's 24 tool schemas (with $schema, additionalProperties...) are rewritten so Gemini takes them."""
+    body = claude_body(CLAUDE_CODE[0])
+    body["stream"] = False
+    r = httpx.post(
+        world.gateway.url + "/v1/messages",
+        json=body,
+        headers={"x-api-key": world.keys["claude-on-gemini"], "anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    sent = [x for x in world.emulator.requests() if ":generateContent" in x["path"]][-1]
+    assert sent["status"] == 200
+    assert len(sent["body"]["tools"][0]["functionDeclarations"]) == len(body["tools"])

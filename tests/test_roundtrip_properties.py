@@ -10,7 +10,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torouter.protocols import anthropic_codec, openai_chat_request
+from torouter.protocols import anthropic_codec, gemini_request, openai_chat_request
 
 PNG = base64.b64encode(
     bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
@@ -316,3 +316,34 @@ def test_openai_conversations_survive_a_round_trip_through_anthropic(body: dict[
             anthropic_codec.DEFAULT_MAX_TOKENS
         )  # Anthropic requires one: the default is added
     assert semantic_openai(back) == expected
+
+
+def canonical_ids(semantic: dict[str, Any]) -> dict[str, Any]:
+    """Tool ids by order of first appearance: Gemini 2.x carries no ids, so the gateway mints them."""
+    names: dict[str, str] = {}
+    turns = []
+    for role, items in semantic["turns"]:
+        out = []
+        for item in items:
+            if item[0] in ("tool_use", "tool_result"):
+                item = (item[0], names.setdefault(item[1], f"id{len(names)}"), *item[2:])
+            out.append(item)
+        turns.append((role, out))
+    return {**semantic, "turns": turns}
+
+
+def through_gemini(body: dict[str, Any]) -> dict[str, Any]:
+    request = anthropic_codec.decode_request(body)
+    wire = orjson.loads(orjson.dumps(gemini_request.encode_request(request)))
+    back = gemini_request.decode_request(wire, body["model"])
+    back.stream = request.stream  # Gemini says "stream" with the URL, not the body
+    return anthropic_codec.encode_request(back)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(anthropic_requests(with_thinking=False))
+def test_anthropic_conversations_survive_a_round_trip_through_gemini(body: dict[str, Any]) -> None:
+    got = canonical_ids(semantic_anthropic(through_gemini(body), False))
+    want = canonical_ids(semantic_anthropic(body, False))
+    want["metadata"] = None  # Gemini has no end-user field
+    assert got == want

@@ -142,6 +142,8 @@ def _reply(call: Call, body: dict[str, Any]) -> Reply:
         if isinstance(t, dict) and "name" in t
     ]
     thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else {}
+    output = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    fmt = output.get("format") if isinstance(output.get("format"), dict) else {}
     return plan_reply(
         call.step,
         last_user_text=_text_of(users[-1].get("content")) if users else "",
@@ -149,6 +151,7 @@ def _reply(call: Call, body: dict[str, Any]) -> Reply:
         tools=tools,
         thinking=thinking.get("type") in ("enabled", "adaptive"),
         user_turn_last=last.get("role") == "user" and not results,
+        json_schema=(fmt.get("schema") or {}) if fmt.get("type") == "json_schema" else None,
     )
 
 

@@ -65,7 +65,10 @@ class Dispatcher:
             return self._error(vendor, vendor.auth_error(key), request_id, record, None)
         if request.method == "POST" and (bad_json or body is None):
             return self._error(vendor, vendor.malformed_json_error(), request_id, record, None)
-        step = self.state.take_step(request.url.path, vendor.model_of(request, body))
+        streaming = ":streamGenerateContent" in request.url.path or (
+            isinstance(body, dict) and body.get("stream") is True
+        )
+        step = self.state.take_step(request.url.path, vendor.model_of(request, body), streaming)
         try:
             answer = await self._answer(request, vendor, handler, body, step, request_id)
         except VendorError as error:

@@ -6,6 +6,7 @@ Nothing here knows a wire format; each vendor module turns a `Reply` into its ow
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import secrets
@@ -88,6 +89,13 @@ def minimal_arguments(schema: Any) -> dict[str, Any]:
     return args
 
 
+def sample_json(schema: Any) -> Any:
+    """A value that fits a JSON (or Gemini, upper-case) schema; an empty schema gives an object."""
+    if not isinstance(schema, dict) or not schema:
+        return {}
+    return _sample_value(schema)
+
+
 def _sample_value(schema: dict[str, Any]) -> Any:
     if isinstance(schema.get("enum"), list) and schema["enum"]:
         return schema["enum"][0]
@@ -114,6 +122,7 @@ def plan_reply(
     tools: list[tuple[str, Any]],
     thinking: bool = False,
     user_turn_last: bool = True,
+    json_schema: Any = None,
 ) -> Reply:
     """Decide the answer from the request and an optional scripted step.
 
@@ -133,6 +142,10 @@ def plan_reply(
         text = step.text
     elif tool_calls:
         text = ""
+    elif json_schema is not None:
+        # JSON mode: a model answers with an object that fits the schema, as clients that route
+        # or classify with structured output (Gemini CLI's router) expect.
+        text = json.dumps(sample_json(json_schema), separators=(",", ":"))
     else:
         text = DEFAULT_PREFIX + last_user_text[:200]
 

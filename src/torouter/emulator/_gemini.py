@@ -167,7 +167,10 @@ def _reply(call: Call, body: dict[str, Any], contents: list[dict[str, Any]]) -> 
         for declaration in field(tool, "functionDeclarations") or []:
             schema = declaration.get("parameters", field(declaration, "parametersJsonSchema"))
             tools.append((declaration["name"], schema))
-    thinking_config = field(field(body, "generationConfig"), "thinkingConfig")
+    generation = field(body, "generationConfig")
+    thinking_config = field(generation, "thinkingConfig")
+    json_mode = field(generation, "responseMimeType") == "application/json"
+    schema = field(generation, "responseJsonSchema") or field(generation, "responseSchema") or {}
     prompt = " ".join([_text_of(field(body, "systemInstruction")), *(_text_of(c) for c in contents)])
     return plan_reply(
         call.step,
@@ -175,6 +178,7 @@ def _reply(call: Call, body: dict[str, Any], contents: list[dict[str, Any]]) -> 
         prompt_text=prompt,
         tools=tools,
         thinking=bool(field(thinking_config, "includeThoughts")),
+        json_schema=schema if json_mode else None,
         user_turn_last=contents[-1].get("role", "user") == "user"
         and not any(isinstance(p, dict) and field(p, "functionResponse") for p in contents[-1]["parts"]),
     )

@@ -179,12 +179,19 @@ def chat_reply(call: Call, body: dict[str, Any]) -> Reply:
     ]
     prompt = " ".join(_message_text(m.get("content")) for m in messages if isinstance(m, dict))
     effort = body.get("reasoning_effort")
+    fmt = body.get("response_format") if isinstance(body.get("response_format"), dict) else {}
+    schema = None
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema") or {}
+    elif fmt.get("type") == "json_object":
+        schema = {}
     return plan_reply(
         call.step,
         last_user_text=user_texts[-1] if user_texts else "",
         prompt_text=prompt,
         tools=tools,
         thinking=bool(effort) and effort != "none",
+        json_schema=schema,
         user_turn_last=isinstance(messages[-1], dict) and messages[-1].get("role") == "user",
     )
 

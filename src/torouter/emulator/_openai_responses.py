@@ -47,12 +47,20 @@ def _reply(call: Call, body: dict[str, Any]) -> Reply:
     ]
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     effort = reasoning.get("effort")
+    text_cfg = body.get("text") if isinstance(body.get("text"), dict) else {}
+    fmt = text_cfg.get("format") if isinstance(text_cfg.get("format"), dict) else {}
+    schema = (
+        (fmt.get("schema") or {})
+        if fmt.get("type") == "json_schema"
+        else ({} if fmt.get("type") == "json_object" else None)
+    )
     return plan_reply(
         call.step,
         last_user_text=last_user,
         prompt_text=prompt,
         tools=tools,
         thinking=bool(effort) and effort != "none",
+        json_schema=schema,
         user_turn_last=user_last,
     )
 

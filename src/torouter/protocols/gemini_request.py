@@ -238,7 +238,10 @@ def _decode_config(body: dict[str, Any], req: hub.Request, extras: dict[str, Any
     if gc.get("responseMimeType") == _JSON_MIME:
         rest.pop("responseMimeType")
         if isinstance(gc.get("responseJsonSchema"), dict):
-            req.response_format = hub.ResponseFormat("json_schema", rest.pop("responseJsonSchema"))
+            # Clients (Gemini CLI) write Gemini's upper-case types here too; other vendors want JSON Schema.
+            req.response_format = hub.ResponseFormat(
+                "json_schema", to_json_schema(rest.pop("responseJsonSchema"))
+            )
         elif isinstance(gc.get("responseSchema"), dict):
             req.response_format = hub.ResponseFormat(
                 "json_schema", to_json_schema(rest.pop("responseSchema"))
