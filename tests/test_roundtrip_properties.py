@@ -82,7 +82,14 @@ def anthropic_requests(draw: st.DrawFn, with_thinking: bool) -> dict[str, Any]:
             )
         if draw(st.booleans()):
             assistant.append({"type": "text", "text": draw(words)})
-        pending = draw(st.lists(ids, max_size=2, unique=True))
+        # Tool ids are unique across a conversation, as Anthropic requires.
+        used = {
+            b["id"]
+            for m in messages
+            for b in m["content"]
+            if isinstance(b, dict) and b.get("type") == "tool_use"
+        }
+        pending = draw(st.lists(ids.filter(lambda i, used=used: i not in used), max_size=2, unique=True))
         for tool_id in pending:
             assistant.append(
                 {"type": "tool_use", "id": tool_id, "name": draw(names), "input": draw(tool_inputs)}
