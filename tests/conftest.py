@@ -115,7 +115,7 @@ def gateway_config(emulator: EmulatorServer, database_url: str, **overrides: Any
                 "name": "gemini-on-openai",
                 "platform": "openai",
                 "upstreams": ["emu-openai"],
-                "models": {"gemini-*": "gpt-4o-mini"},
+                "models": {"gemini-embedding-*": "text-embedding-3-small", "gemini-*": "gpt-4o-mini"},
             },
             {
                 "name": "gemini-on-anthropic",

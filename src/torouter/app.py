@@ -11,7 +11,7 @@ from torouter.config import Settings
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import anthropic_messages, openai_chat
-from torouter.surfaces import anthropic, openai
+from torouter.surfaces import anthropic, openai, openai_embeddings, openai_images
 from torouter.surfaces import gemini as gemini_surface
 from torouter.surfaces.asgi import Receive, Scope, Send, header, send_response
 
@@ -30,6 +30,8 @@ class App:
         gemini_action = gemini_surface.ModelAction(gateway)
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): openai.ChatCompletions(gateway),
+            ("POST", "/v1/embeddings"): openai_embeddings.Embeddings(gateway),
+            ("POST", "/v1/images/generations"): openai_images.Images(gateway),
             ("POST", "/v1/messages"): anthropic.Messages(gateway),
             ("POST", "/v1/messages/count_tokens"): anthropic.Messages(gateway, count_tokens=True),
             ("GET", "/v1/models"): self.models,

@@ -80,6 +80,7 @@ class Settings:
     key_refresh_interval: float = 1.0
     usage_flush_interval: float = 1.0
     max_body_bytes: int = 32 * 1024 * 1024
+    responses_retention: float = 30 * 86400.0  # seconds a stored Responses answer is kept
     log_level: str = "info"
     upstreams: list[UpstreamConfig] = field(default_factory=list)
     groups: list[GroupConfig] = field(default_factory=list)
@@ -164,6 +165,22 @@ class _Reader:
         ):
             raise self.fail(key, "must be a mapping of model name (wildcards allowed) to target model")
         return dict(value)
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
+
+
+def _duration(r: _Reader, key: str, default: float) -> float:
+    """Seconds from a number, or from text such as 30d, 12h, 45m or 90s."""
+    value = r.data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    m = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if not m or float(m.group(1)) <= 0:
+        raise r.fail(key, f"must be a duration such as 30d, 12h or 3600, got {value!r}")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
 
 
 def _known_fields(r: _Reader, allowed: set[str]) -> None:
@@ -292,6 +309,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         key_refresh_interval=r.num("key_refresh_interval", 1.0, minimum=0.05),
         usage_flush_interval=r.num("usage_flush_interval", 1.0, minimum=0.05),
         max_body_bytes=r.num("max_body_bytes", 32 * 1024 * 1024, minimum=1024, integer=True),
+        responses_retention=_duration(r, "responses_retention", 30 * 86400.0),
         log_level=r.str("log_level", "info") or "info",
         upstreams=ups,
         groups=groups,

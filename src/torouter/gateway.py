@@ -10,6 +10,7 @@ from torouter.accounting.usage import UsageWriter
 from torouter.catalog import Catalog
 from torouter.config import Settings
 from torouter.store.db import make_engine, migrate, sessionmaker
+from torouter.store.responses import ResponseStore
 from torouter.store.sync import sync_config
 from torouter.upstreams.client import UpstreamClient
 
@@ -24,11 +25,15 @@ class Gateway:
         self.catalog = Catalog(self.sessions, settings.key_refresh_interval)
         self.usage = UsageWriter(self.sessions, settings.usage_flush_interval)
         self.client = UpstreamClient()
+        self.responses = ResponseStore(
+            self.sessions, settings.responses_retention, settings.usage_flush_interval
+        )
 
     async def start(self) -> None:
         await prepare_store(self.engine, self.sessions, self.settings)
         await self.catalog.start()
         await self.usage.start()
+        await self.responses.start()
         log.info(
             "ToRouter ready: %d groups, %d upstream accounts, %d keys",
             len(self.catalog.snapshot.groups),
@@ -39,6 +44,7 @@ class Gateway:
     async def stop(self) -> None:
         await self.catalog.stop()
         await self.usage.stop()
+        await self.responses.stop()
         await self.client.close()
         await self.engine.dispose()
 

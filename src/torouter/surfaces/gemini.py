@@ -8,18 +8,20 @@ from urllib.parse import parse_qs
 import orjson
 
 from torouter import hub
-from torouter.accounting.tokens import estimate_request_tokens
+from torouter.accounting.tokens import estimate_request_tokens, text_tokens
 from torouter.auth import authenticate
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
-from torouter.protocols import gemini, gemini_request
+from torouter.protocols import embeddings, gemini, gemini_request
 from torouter.routing.models import listed_models, resolve
 from torouter.surfaces import codecs
 from torouter.surfaces.asgi import JSON, Receive, Scope, Send, parse_json, read_body, send_response
 from torouter.surfaces.call import Call, new_request_id
 from torouter.surfaces.codecs import platform_of
+from torouter.surfaces.oneshot import call_json
 from torouter.surfaces.passthrough import Forward, Wire, passthrough, send_error
 from torouter.surfaces.translate import translate
+from torouter.upstreams.platforms import OPENAI_LIKE
 
 SURFACE = "gemini"
 
@@ -103,12 +105,14 @@ class ModelAction:
             call.stream = action == "streamGenerateContent"
             if ACTIONS[action] == "generate":
                 gemini.check_request(body)
-            if group.platform != "gemini":
-                if ACTIONS[action] == "embed":
+            if group.platform != "gemini" and ACTIONS[action] == "embed":
+                if group.platform not in OPENAI_LIKE:
                     raise GatewayError(
                         "invalid_request",
-                        f"Embeddings through the Gemini surface reach gemini groups only; this key's group is on {group.platform}.",
+                        f"Embeddings are not available on the {group.platform} platform of this key's group.",
                     )
+                texts, dims = embeddings.gemini_texts(body, batch=action == "batchEmbedContents")
+            elif group.platform != "gemini":
                 platform_of(group.platform)
                 request = gemini_request.decode_request(
                     body if action != "countTokens" else _count_body(body), model
@@ -130,6 +134,9 @@ class ModelAction:
             return
         except ConnectionAbortedError:
             return
+        if group.platform != "gemini" and ACTIONS[action] == "embed":
+            await self._embed_on_openai(call, wire, send, upstream_target, accounts, texts, dims, action)
+            return
         if group.platform != "gemini":
             client = codecs.GEMINI_SSE if sse else codecs.GEMINI_ARRAY
             await translate(call, wire, client, send, request, upstream_target, accounts, platform_of)
@@ -144,6 +151,36 @@ class ModelAction:
             query=scope.get("query_string", b"").decode("latin-1"),
         )
         await passthrough(call, wire, send, fwd)
+
+    async def _embed_on_openai(
+        self,
+        call: Call,
+        wire: Wire,
+        send: Send,
+        target: str,
+        accounts: list[Any],
+        texts: list[str],
+        dims: int | None,
+        action: str,
+    ) -> None:
+        def build(account: Any, model: str) -> tuple[str, dict[str, Any]]:
+            body: dict[str, Any] = {"model": model, "input": texts, "encoding_format": "float"}
+            if dims:
+                body["dimensions"] = dims
+            return "/embeddings", body
+
+        await call_json(
+            call,
+            wire,
+            send,
+            target,
+            accounts,
+            build,
+            lambda answer: embeddings.gemini_answer(
+                embeddings.openai_vectors(answer), batch=action == "batchEmbedContents"
+            ),
+            lambda _: hub.Usage(input_tokens=sum(text_tokens(t) for t in texts)),
+        )
 
 
 def _count_body(body: Any) -> Any:

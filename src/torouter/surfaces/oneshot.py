@@ -1,0 +1,82 @@
+"""Translated calls whose answer is one JSON body (embeddings): build, send with failover, convert."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from torouter import hub
+from torouter.catalog import Account
+from torouter.errors import GatewayError
+from torouter.routing.models import upstream_model_for
+from torouter.routing.pool import order_candidates
+from torouter.surfaces.asgi import Send, send_response
+from torouter.surfaces.call import Call
+from torouter.surfaces.passthrough import Wire, send_error
+from torouter.upstreams.call import send as send_upstream
+from torouter.upstreams.errors import from_upstream
+from torouter.upstreams.platforms import auth_headers, url_for
+
+log = logging.getLogger("torouter.oneshot")
+
+# (path after the platform's base URL, body) for one account and its model name
+BodyBuilder = Callable[[Account, str], tuple[str, dict[str, Any]]]
+
+
+async def call_json(
+    call: Call,
+    wire: Wire,
+    send: Send,
+    target: str,
+    accounts: list[Account],
+    build_body: BodyBuilder,
+    convert: Callable[[Any], dict[str, Any]],
+    usage: Callable[[dict[str, Any]], hub.Usage | None],
+) -> None:
+    def build(account: Account) -> tuple[str, dict[str, str], bytes]:
+        model = upstream_model_for(account, target)
+        path, body = build_body(account, model)
+        headers = auth_headers(account)
+        headers["content-type"] = "application/json"
+        return url_for(account, path, model), headers, orjson.dumps(body)
+
+    try:
+        outcome = await send_upstream(call.gw.client, order_candidates(accounts), build)
+    except GatewayError as err:
+        call.attempts = getattr(err, "attempts", 0)
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return
+    account = outcome.account
+    call.account, call.attempts = account.name, len(outcome.attempts)
+    call.upstream_model = upstream_model_for(account, target)
+    resp = outcome.response
+    if resp is None or outcome.status >= 400:
+        retry_after = resp.headers.get("retry-after") if resp is not None else None
+        err = from_upstream(account, outcome.status, outcome.body or b"", retry_after)
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return
+    try:
+        data = await resp.read()
+    finally:
+        resp.release()
+    try:
+        answer = convert(orjson.loads(data))
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("undecodable answer from %s: %s", account.name, type(exc).__name__)
+        err = GatewayError(
+            "bad_gateway",
+            "The upstream sent an answer the gateway could not read.",
+            code="upstream_malformed",
+        )
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return
+    await send_response(
+        send, 200, orjson.dumps(answer), headers=[(wire.request_id_header.encode(), call.request_id.encode())]
+    )
+    call.record(200, usage(answer))
