@@ -35,7 +35,29 @@ def test_key_is_accepted_from_every_location(world: World, headers: dict, params
     r = chat(world, fill(headers), fill(params) if params else None)
     assert r.status_code == 200, r.text
     sent = world.emulator.requests()[-1]
-    assert key not in str(sent["headers"]) and key not in sent["query"], "the client key leaked upstream"
+    assert key not in str(sent["headers"]) and key not in str(sent["query"]), "the client key leaked upstream"
+
+
+@pytest.mark.parametrize(
+    ("path", "group"),
+    [
+        ("/v1beta/models/gemini-2.5-flash:generateContent?key={key}&alt=json", "gemini"),
+        ("/v1/messages?beta=true&key={key}", "anthropic"),
+    ],
+)
+def test_query_key_never_travels_upstream_on_pass_through(world: World, path: str, group: str) -> None:
+    key = world.keys[group]
+    body = (
+        {"contents": [{"role": "user", "parts": [{"text": "q"}]}]}
+        if group == "gemini"
+        else {"model": "claude-opus-4-7", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]}
+    )
+    r = httpx.post(
+        world.gateway.url + path.format(key=key), json=body, headers={"anthropic-version": "2023-06-01"}
+    )
+    assert r.status_code == 200, r.text
+    sent = world.emulator.requests()[-1]
+    assert key not in str(sent["query"]) and key not in str(sent["headers"])
 
 
 def test_missing_key_is_401_in_openai_shape(world: World) -> None:

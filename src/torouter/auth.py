@@ -34,6 +34,13 @@ def extract_key(scope: dict) -> str | None:
     return None
 
 
+def without_key_param(query: str) -> str:
+    """The query string minus `key=`: the client's ToRouter key must never travel upstream."""
+    if "key=" not in query:
+        return query
+    return "&".join(p for p in query.split("&") if not p.startswith("key="))
+
+
 def mask(key: str) -> str:
     return key[:6] + "*" * 4 + key[-4:] if len(key) > 12 else "*" * len(key)
 

@@ -8,7 +8,7 @@ import orjson
 
 from torouter import hub
 from torouter.accounting.tokens import estimate_request_tokens
-from torouter.auth import authenticate
+from torouter.auth import authenticate, without_key_param
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import anthropic_betas, anthropic_messages
@@ -94,7 +94,7 @@ class Messages:
             target=target,
             accounts=accounts,
             headers=anthropic_headers(scope),
-            query=scope.get("query_string", b"").decode("latin-1"),
+            query=without_key_param(scope.get("query_string", b"").decode("latin-1")),
         )
         await passthrough(call, WIRE, send, fwd)
 

@@ -9,7 +9,7 @@ import orjson
 
 from torouter import hub
 from torouter.accounting.tokens import estimate_request_tokens, text_tokens
-from torouter.auth import authenticate
+from torouter.auth import authenticate, without_key_param
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import embeddings, gemini, gemini_request
@@ -148,7 +148,7 @@ class ModelAction:
             target=upstream_target,
             accounts=accounts,
             headers={"content-type": "application/json"},
-            query=scope.get("query_string", b"").decode("latin-1"),
+            query=without_key_param(scope.get("query_string", b"").decode("latin-1")),
         )
         await passthrough(call, wire, send, fwd)
 
