@@ -276,7 +276,9 @@ def test_text_signature_rides_on_a_signature_only_thinking_block() -> None:
     body = json.loads((LINGUA / "parallelToolCallsRequest/google/followup-response.json").read_text())
     resp = gemini_codec.decode_response(body)
     sig = body["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
-    assert resp.content[0] == hub.Thinking("", sig) and isinstance(resp.content[1], hub.Text)
+    assert resp.content[0] == hub.Thinking("", hub.gemini_signature(sig)) and isinstance(
+        resp.content[1], hub.Text
+    )
     assert (
         gemini_codec.encode_response(resp, "m")["candidates"][0]["content"]["parts"]
         == body["candidates"][0]["content"]["parts"]
@@ -498,3 +500,30 @@ def test_taps_see_errors_and_braces_inside_strings() -> None:
     sse = gemini.SSETap()
     sse.feed(gemini.stream_error_chunk(GatewayError("rate_limit", "x"), sse=True))
     assert sse.error is not None and orjson.loads(sse.error)["error"]["code"] == 429
+
+
+def test_gemini_signatures_never_reach_another_vendor() -> None:
+    """Gemini 3 signs thoughts and plain text parts; Anthropic and OpenRouter could not verify them."""
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {
+                "role": "model",
+                "parts": [
+                    {"text": "hmm", "thought": True, "thoughtSignature": "SIG1"},
+                    {"text": "answer", "thoughtSignature": "SIG2"},
+                ],
+            },
+            {"role": "user", "parts": [{"text": "more"}]},
+        ]
+    }
+    from torouter.protocols import anthropic_codec, openai_chat_request
+
+    to_anthropic = anthropic_codec.encode_request(gemini_request.decode_request(body, "m"))
+    assert "SIG" not in json.dumps(to_anthropic) and "thinking" not in json.dumps(to_anthropic["messages"])
+    for platform in ("openrouter", "openai_compatible"):
+        chat = openai_chat_request.encode_request(gemini_request.decode_request(body, "m"), platform)
+        assert "SIG" not in json.dumps(chat)
+    assert (
+        gemini_request.encode_request(gemini_request.decode_request(body, "m")) == body
+    )  # Gemini gets them back

@@ -153,6 +153,8 @@ class Request:
     response_format: ResponseFormat | None = None
     user: str | None = None
     n: int | None = None
+    # Tools the vendor runs itself, named vendor-neutrally ("web_search"); codecs render their own.
+    builtin_tools: list[str] = field(default_factory=list)
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -239,6 +241,24 @@ class StreamError:
 
 
 Event = MessageStart | BlockStart | BlockDelta | BlockStop | MessageDelta | MessageStop | Ping | StreamError
+
+
+# Thinking signatures only verify at the vendor that made them. Gemini's travel to other clients
+# with this prefix, so the way back can tell them apart: Gemini gets them (unprefixed) and every
+# other vendor drops the block instead of failing on a signature it cannot check.
+GEMINI_SIGNATURE = "gemini:"
+
+
+def gemini_signature(sig: str | None) -> str | None:
+    return GEMINI_SIGNATURE + sig if sig and not sig.startswith(GEMINI_SIGNATURE) else sig
+
+
+def from_gemini(sig: str | None) -> bool:
+    return bool(sig) and sig.startswith(GEMINI_SIGNATURE)  # type: ignore[union-attr]
+
+
+def plain_signature(sig: str | None) -> str | None:
+    return sig[len(GEMINI_SIGNATURE) :] if sig and sig.startswith(GEMINI_SIGNATURE) else sig
 
 
 def text_of(blocks: list[Any]) -> str:

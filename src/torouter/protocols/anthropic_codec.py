@@ -154,8 +154,8 @@ def _encode_block(b: Any, *, replay: bool = True) -> dict[str, Any] | None:
             out["is_error"] = True
         return _with_cache(out, b.cache_control)
     if isinstance(b, hub.Thinking):
-        if b.signature is None and replay:
-            return None
+        if replay and (b.signature is None or hub.from_gemini(b.signature)):
+            return None  # Anthropic cannot verify a missing or a Gemini signature: the block is dropped
         out = {"type": "thinking", "thinking": b.thinking, "signature": b.signature or ""}
         return _with_cache(out, b.cache_control)
     if isinstance(b, hub.RedactedThinking):
@@ -448,6 +448,8 @@ def encode_request(req: hub.Request) -> dict[str, Any]:
         for at, raw in zip(layout.get("server_tool_at", []), extras.get("server_tools", []), strict=False):
             tools.insert(min(at, len(tools)), raw)
         body["tools"] = tools
+    if "web_search" in req.builtin_tools:
+        body.setdefault("tools", []).append({"type": "web_search_20250305", "name": "web_search"})
     if req.tool_choice is not None:
         body["tool_choice"] = _patched(_encode_tool_choice(req.tool_choice), layout.get("tool_choice_patch"))
     if req.temperature is not None:

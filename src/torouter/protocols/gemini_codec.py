@@ -107,8 +107,8 @@ def decode_part(part: dict[str, Any], tool_id: Callable[[str], str]) -> list[hub
     if isinstance(p.get("text"), str) or (sig is not None and len(p) == 1):
         text = p.get("text") or ""
         if p.get("thought") is True:
-            return [hub.Thinking(text, sig)]
-        blocks: list[hub.Block] = [hub.Thinking("", sig)] if sig is not None else []
+            return [hub.Thinking(text, hub.gemini_signature(sig))]
+        blocks: list[hub.Block] = [hub.Thinking("", hub.gemini_signature(sig))] if sig is not None else []
         if text or sig is None:
             blocks.append(hub.Text(text))
         return blocks
@@ -175,11 +175,11 @@ def encode_model_blocks(
             if not thinking:
                 continue
             if not b.thinking and b.signature is not None:
-                pending = b.signature
+                pending = hub.plain_signature(b.signature)
                 continue
             part = {"text": b.thinking, "thought": True}
             if b.signature is not None:
-                part["thoughtSignature"] = b.signature
+                part["thoughtSignature"] = hub.plain_signature(b.signature)
             parts.append(part)
             continue
         if isinstance(b, hub.Text):

@@ -161,12 +161,12 @@ class StreamDecoder:
                     return
                 self._delta(events, "thinking", text)
                 if sig is not None:
-                    self._delta(events, "signature", sig)
+                    self._delta(events, "signature", hub.gemini_signature(sig))
                     self._close(events)
                 return
             if sig is not None:  # a signature on a plain part: a Thinking block of its own
                 self._close(events)
-                self._delta(events, "signature", sig)
+                self._delta(events, "signature", hub.gemini_signature(sig))
                 self._close(events)
             if text:
                 self._delta(events, "text", text)
@@ -264,7 +264,9 @@ class StreamEncoder:
             self._kinds[i] = "thinking"
             out = self._block_delta(hub.BlockDelta(i, "thinking", b.thinking)) if b.thinking else b""
             if b.signature:
-                out += self._block_delta(hub.BlockDelta(i, "signature", b.signature))
+                out += self._block_delta(
+                    hub.BlockDelta(i, "signature", hub.plain_signature(b.signature) or "")
+                )
             return out
         if isinstance(b, hub.ToolUse):
             self._kinds[i] = "tool"
@@ -288,6 +290,7 @@ class StreamEncoder:
             self._thought.add(i)
             return self._emit([{"text": value, "thought": True}])
         if event.kind == "signature":
+            value = hub.plain_signature(value) or ""
             if i in self._thought:  # the signature of a thought that was sent: its own part
                 return self._emit([{"text": "", "thought": True, "thoughtSignature": value}])
             self._pending = value  # a signature-only block: it rides on the next part

@@ -462,7 +462,13 @@ def _encode_assistant(blocks: list[hub.Block], platform: str) -> dict[str, Any]:
     ]
     if calls:
         msg["tool_calls"] = calls
-    thinking = [b for b in blocks if isinstance(b, hub.Thinking | hub.RedactedThinking)]
+    # Gemini's signatures verify only at Gemini: such thoughts do not go to another vendor.
+    thinking = [
+        b
+        for b in blocks
+        if isinstance(b, hub.RedactedThinking)
+        or (isinstance(b, hub.Thinking) and not hub.from_gemini(b.signature))
+    ]
     if thinking and platform == "openrouter":
         msg["reasoning_details"] = reasoning_details(thinking)
     elif thinking and platform == "openai_compatible":
