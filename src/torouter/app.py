@@ -11,7 +11,7 @@ from torouter.config import Settings
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import anthropic_messages, openai_chat
-from torouter.surfaces import anthropic, openai, openai_embeddings, openai_images
+from torouter.surfaces import anthropic, openai, openai_embeddings, openai_images, responses
 from torouter.surfaces import gemini as gemini_surface
 from torouter.surfaces.asgi import Receive, Scope, Send, header, send_response
 
@@ -27,9 +27,11 @@ class App:
         self.openai_models = openai.Models(gateway)
         self.anthropic_models = anthropic.Models(gateway)
         self.gemini_models = gemini_surface.Models(gateway)
+        stored_responses = responses.StoredResponses(gateway)
         gemini_action = gemini_surface.ModelAction(gateway)
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): openai.ChatCompletions(gateway),
+            ("POST", "/v1/responses"): responses.Responses(gateway),
             ("POST", "/v1/embeddings"): openai_embeddings.Embeddings(gateway),
             ("POST", "/v1/images/generations"): openai_images.Images(gateway),
             ("POST", "/v1/messages"): anthropic.Messages(gateway),
@@ -41,6 +43,8 @@ class App:
         # Paths with an id in them, matched by prefix after the exact table misses.
         self.prefixes: list[tuple[str, str, Handler]] = [
             ("GET", "/v1/models/", self.models),
+            ("GET", "/v1/responses/", stored_responses),
+            ("DELETE", "/v1/responses/", stored_responses),
             ("GET", "/v1beta/models/", self.gemini_models),
             ("POST", "/v1beta/models/", gemini_action),
             ("POST", "/v1/models/", gemini_action),  # newer google-genai SDKs call /v1

@@ -281,6 +281,8 @@ def encode_request(req: hub.Request, platform: str = "gemini") -> dict[str, Any]
     if tools or extras.get("_server_tools"):
         entries = [{"functionDeclarations": tools}] if tools else []
         body["tools"] = entries + list(extras.get("_server_tools", ()))
+    if "web_search" in req.builtin_tools:
+        body.setdefault("tools", []).append({"googleSearch": {}})
     tool_config = dict(extras.get("_tool_config") or {})
     if req.tool_choice is not None:
         tc = req.tool_choice
