@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,12 @@ from tests.test_roundtrip_properties import semantic_anthropic
 from torouter.protocols import (
     anthropic_codec,
     anthropic_messages,
+    gemini,
     gemini_request,
     openai_chat,
     openai_chat_request,
+    responses,
+    responses_request,
 )
 
 CLAUDE_CODE = sorted((find_specs_dir() / "clients" / "claude-code").glob("turn-*.json"))
@@ -160,3 +164,43 @@ def test_agent_tool_schemas_reach_a_gemini_group_and_are_accepted(world: World) 
     sent = [x for x in world.emulator.requests() if ":generateContent" in x["path"]][-1]
     assert sent["status"] == 200
     assert len(sent["body"]["tools"][0]["functionDeclarations"]) == len(body["tools"])
+
+
+CODEX = sorted((find_specs_dir() / "clients" / "codex").glob("turn-*.json"))
+
+
+@pytest.mark.parametrize("path", CODEX, ids=lambda p: p.stem)
+def test_codex_request_converts_to_valid_messages_and_gemini(path: Path) -> None:
+    body = json.loads(path.read_text())["body"]
+    responses.check_request(body)
+    messages = anthropic_codec.encode_request(responses_request.decode_request(body))
+    anthropic_messages.check_request(messages)
+    contents = gemini_request.encode_request(responses_request.decode_request(body))
+    gemini.check_request(contents)
+    flat = [t["name"] for t in messages["tools"]]
+    # the namespace tool's nested tools are flattened into names both vendors accept
+    assert any("multi_agent_v1" in n for n in flat) and all(
+        re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", n) for n in flat
+    )
+    declared = [d["name"] for t in contents["tools"] for d in t.get("functionDeclarations", [])]
+    assert declared == flat
+    # OpenAI-only request fields are never forwarded elsewhere
+    for field in ("store", "include", "prompt_cache_key", "client_metadata", "instructions", "input"):
+        assert field not in messages and field not in contents
+    assert messages["system"] and contents["systemInstruction"]
+    if "turn-2" in path.name:
+        uses = [
+            b
+            for m in messages["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b["type"] == "tool_use"
+        ]
+        results = [
+            b
+            for m in messages["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b["type"] == "tool_result"
+        ]
+        assert uses and results and results[0]["tool_use_id"] == uses[0]["id"]
