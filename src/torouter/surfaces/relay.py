@@ -78,6 +78,29 @@ async def relay_stream(
     resp = outcome.response
     assert resp is not None
     result = StreamResult()
+    if resp.content.at_eof():
+        # The whole stream came with the headers (a short answer): one body with a length, no
+        # chunked framing. Nothing waits for this: every byte is already here.
+        try:
+            out = tap.feed(await resp.read()) + tap.flush()
+        finally:
+            resp.release()
+        result.first_byte_at = time.perf_counter()
+        result.usage = tap.usage
+        await send(
+            {
+                "type": "http.response.start",
+                "status": resp.status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"cache-control", b"no-cache"),
+                    (b"content-length", str(len(out)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": out})
+        return result
     await send(
         {
             "type": "http.response.start",
