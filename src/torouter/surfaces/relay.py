@@ -78,7 +78,7 @@ async def relay_stream(
     resp = outcome.response
     assert resp is not None
     result = StreamResult()
-    if resp.content.at_eof():
+    if resp.content.is_eof():
         # The whole stream came with the headers (a short answer): one body with a length, no
         # chunked framing. Nothing waits for this: every byte is already here.
         try:
