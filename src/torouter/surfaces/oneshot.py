@@ -12,12 +12,9 @@ from torouter import hub
 from torouter.catalog import Account
 from torouter.errors import GatewayError
 from torouter.routing.models import upstream_model_for
-from torouter.routing.pool import order_candidates
 from torouter.surfaces.asgi import Send, send_response
 from torouter.surfaces.call import Call
-from torouter.surfaces.passthrough import Wire, send_error
-from torouter.upstreams.call import send as send_upstream
-from torouter.upstreams.errors import from_upstream
+from torouter.surfaces.passthrough import Wire, open_upstream, send_error
 from torouter.upstreams.platforms import auth_headers, url_for
 
 log = logging.getLogger("torouter.oneshot")
@@ -43,23 +40,11 @@ async def call_json(
         headers["content-type"] = "application/json"
         return url_for(account, path, model), headers, orjson.dumps(body)
 
-    try:
-        outcome = await send_upstream(call.gw.client, order_candidates(accounts), build)
-    except GatewayError as err:
-        call.attempts = getattr(err, "attempts", 0)
-        await send_error(send, wire, err, call.request_id)
-        call.record(err.status, error=err.code)
+    outcome = await open_upstream(call, wire, send, accounts, target, build)
+    if outcome is None:
         return
-    account = outcome.account
-    call.account, call.attempts = account.name, len(outcome.attempts)
-    call.upstream_model = upstream_model_for(account, target)
-    resp = outcome.response
-    if resp is None or outcome.status >= 400:
-        retry_after = resp.headers.get("retry-after") if resp is not None else None
-        err = from_upstream(account, outcome.status, outcome.body or b"", retry_after)
-        await send_error(send, wire, err, call.request_id)
-        call.record(err.status, error=err.code)
-        return
+    account, resp = outcome.account, outcome.response
+    assert resp is not None
     try:
         data = await resp.read()
     finally:

@@ -16,6 +16,7 @@ from torouter.routing.pool import order_candidates
 from torouter.surfaces.asgi import SSE, Send, error_headers, send_response
 from torouter.surfaces.call import Call
 from torouter.surfaces.relay import Tap, pick_headers, relay_json, relay_stream
+from torouter.upstreams.call import Outcome, RequestBuilder
 from torouter.upstreams.call import send as send_upstream
 from torouter.upstreams.errors import from_upstream
 from torouter.upstreams.platforms import auth_headers, url_for
@@ -33,6 +34,31 @@ class Wire:
     pass_headers: tuple[str, ...]
     status_of: Callable[[GatewayError], int] = lambda err: err.status
     stream_content_type: bytes = SSE
+
+
+async def open_upstream(
+    call: Call, wire: Wire, send: Send, accounts: list[Account], target: str, build: RequestBuilder
+) -> Outcome | None:
+    """Send with failover. On failure, answer the client in its protocol, record it, and return None."""
+    try:
+        outcome = await send_upstream(call.gw.client, order_candidates(accounts), build)
+    except GatewayError as err:
+        call.attempts = getattr(err, "attempts", 0)
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return None
+    account = outcome.account
+    call.account = account.name
+    call.upstream_model = upstream_model_for(account, target)
+    call.attempts = len(outcome.attempts)
+    resp = outcome.response
+    if resp is None or outcome.status >= 400:
+        retry_after = resp.headers.get("retry-after") if resp is not None else None
+        err = from_upstream(account, outcome.status, outcome.body or b"", retry_after)
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return None
+    return outcome
 
 
 async def send_error(send: Send, wire: Wire, err: GatewayError, request_id: str) -> None:
@@ -72,24 +98,11 @@ async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
         headers.update(fwd.headers)
         return url_for(account, fwd.path, upstream_model, fwd.query), headers, payload
 
-    try:
-        outcome = await send_upstream(call.gw.client, order_candidates(fwd.accounts), build)
-    except GatewayError as err:
-        call.attempts = getattr(err, "attempts", 0)
-        await send_error(send, wire, err, call.request_id)
-        call.record(err.status, error=err.code)
+    outcome = await open_upstream(call, wire, send, fwd.accounts, fwd.target, build)
+    if outcome is None:
         return
-    account = outcome.account
-    call.account = account.name
-    call.upstream_model = upstream_model_for(account, fwd.target)
-    call.attempts = len(outcome.attempts)
     resp = outcome.response
-    if resp is None or outcome.status >= 400:
-        retry_after = resp.headers.get("retry-after") if resp is not None else None
-        err = from_upstream(account, outcome.status, outcome.body or b"", retry_after)
-        await send_error(send, wire, err, call.request_id)
-        call.record(err.status, error=err.code)
-        return
+    assert resp is not None
 
     headers = pick_headers(resp, wire.pass_headers)
     upstream_id = resp.headers.get(wire.request_id_header)

@@ -14,13 +14,10 @@ from torouter import hub
 from torouter.catalog import Account
 from torouter.errors import GatewayError
 from torouter.routing.models import upstream_model_for
-from torouter.routing.pool import order_candidates
 from torouter.surfaces.asgi import JSON, Send
 from torouter.surfaces.call import Call
-from torouter.surfaces.passthrough import Wire, send_error
+from torouter.surfaces.passthrough import Wire, open_upstream, send_error
 from torouter.surfaces.relay import relay_stream
-from torouter.upstreams.call import send as send_upstream
-from torouter.upstreams.errors import from_upstream
 from torouter.upstreams.platforms import auth_headers, url_for
 
 log = logging.getLogger("torouter.translate")
@@ -113,24 +110,11 @@ async def translate(
         path = platform.stream_path if request.stream and platform.stream_path else platform.path
         return url_for(account, path, upstream_model), headers, body
 
-    try:
-        outcome = await send_upstream(call.gw.client, order_candidates(accounts), build)
-    except GatewayError as err:
-        call.attempts = getattr(err, "attempts", 0)
-        await send_error(send, wire, err, call.request_id)
-        call.record(err.status, error=err.code)
+    outcome = await open_upstream(call, wire, send, accounts, target, build)
+    if outcome is None:
         return
-    account = outcome.account
-    call.account = account.name
-    call.upstream_model = upstream_model_for(account, target)
-    call.attempts = len(outcome.attempts)
-    resp = outcome.response
-    if resp is None or outcome.status >= 400:
-        retry_after = resp.headers.get("retry-after") if resp is not None else None
-        err = from_upstream(account, outcome.status, outcome.body or b"", retry_after)
-        await send_error(send, wire, err, call.request_id)
-        call.record(err.status, error=err.code)
-        return
+    account, resp = outcome.account, outcome.response
+    assert resp is not None
 
     platform = platform_of(account.platform)
     headers = [(wire.request_id_header.encode(), call.request_id.encode())]
