@@ -8,7 +8,7 @@ import orjson
 
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
-from torouter.protocols.sse import EventSplitter, event_data, events_with
+from torouter.protocols.sse import EventSplitter, event_data, event_json, events_with
 
 # kind -> Anthropic error `type`
 _TYPES = {
@@ -148,14 +148,8 @@ class StreamTap:
         return b""
 
     def _inspect(self, event: bytes) -> None:
-        data = event_data(event)
-        if data is None:
-            return
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(payload, dict):
+        payload = event_json(event)
+        if payload is None:
             return
         kind = payload.get("type")
         if kind == "message_start":
@@ -169,6 +163,6 @@ class StreamTap:
         elif kind == "message_stop":
             self.done = True
         elif kind == "error":
-            self.error = data
+            self.error = event_data(event)
         if self._raw:
             self.usage = usage_from(self._raw)

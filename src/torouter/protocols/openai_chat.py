@@ -81,7 +81,7 @@ def check_request(body: Any) -> dict[str, Any]:
     if not isinstance(model, str) or not model:
         raise GatewayError(
             "invalid_request",
-            f"Invalid type for 'model': expected a string, got {_kind(model)}.",
+            f"Invalid type for 'model': expected a string, got {json_kind(model)}.",
             param="model",
             code="invalid_type",
         )
@@ -96,7 +96,7 @@ def check_request(body: Any) -> dict[str, Any]:
     if not isinstance(messages, list):
         raise GatewayError(
             "invalid_request",
-            f"Invalid type for 'messages': expected an array of objects, got {_kind(messages)}.",
+            f"Invalid type for 'messages': expected an array of objects, got {json_kind(messages)}.",
             param="messages",
             code="invalid_type",
         )
@@ -111,7 +111,7 @@ def check_request(body: Any) -> dict[str, Any]:
         if not isinstance(m, dict):
             raise GatewayError(
                 "invalid_request",
-                f"Invalid type for 'messages[{i}]': expected an object, got {_kind(m)}.",
+                f"Invalid type for 'messages[{i}]': expected an object, got {json_kind(m)}.",
                 param=f"messages[{i}]",
                 code="invalid_type",
             )
@@ -129,14 +129,15 @@ def check_request(body: Any) -> dict[str, Any]:
         ):
             raise GatewayError(
                 "invalid_request",
-                f"Invalid type for '{name}': expected {what}, got {_kind(value)}.",
+                f"Invalid type for '{name}': expected {what}, got {json_kind(value)}.",
                 param=name,
                 code="invalid_type",
             )
     return body
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """How OpenAI names a JSON value's type in its 400 messages."""
     return {
         dict: "an object",
         list: "an array",

@@ -16,7 +16,7 @@ import orjson
 from torouter import hub
 from torouter.errors import GatewayError
 from torouter.protocols import openai_chat
-from torouter.protocols.sse import EventSplitter, event_data, events_with
+from torouter.protocols.sse import EventSplitter, event_data, event_json, events_with
 
 # The same `{"error": {message, type, param, code}}` body as Chat Completions.
 error_body = openai_chat.error_body
@@ -73,36 +73,30 @@ def check_request(body: Any) -> dict[str, Any]:
     if model is None:
         raise _invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
     if not isinstance(model, str) or not model:
-        raise _invalid(f"Invalid type for 'model': expected a string, got {_kind(model)}.", "model")
+        raise _invalid(
+            f"Invalid type for 'model': expected a string, got {openai_chat.json_kind(model)}.", "model"
+        )
     if "input" in body and not isinstance(body["input"], str | list):
         raise _invalid(
             f"Invalid type for 'input': expected one of a string or array of input items, "
-            f"but got {_kind(body['input'])} instead.",
+            f"but got {openai_chat.json_kind(body['input'])} instead.",
             "input",
         )
     for i, item in enumerate(body.get("input") if isinstance(body.get("input"), list) else []):
         if not isinstance(item, dict):
             raise _invalid(
-                f"Invalid type for 'input[{i}]': expected an object, got {_kind(item)}.", f"input[{i}]"
+                f"Invalid type for 'input[{i}]': expected an object, got {openai_chat.json_kind(item)}.",
+                f"input[{i}]",
             )
     for name, (types, what) in _FIELD_TYPES.items():
         value = body.get(name)
         if value is not None and (
             not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
         ):
-            raise _invalid(f"Invalid type for '{name}': expected {what}, got {_kind(value)}.", name)
+            raise _invalid(
+                f"Invalid type for '{name}': expected {what}, got {openai_chat.json_kind(value)}.", name
+            )
     return body
-
-
-def _kind(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a decimal",
-    }.get(type(value), "null" if value is None else type(value).__name__)
 
 
 def usage_from(u: Any) -> hub.Usage | None:
@@ -188,14 +182,8 @@ class StreamTap:
         return b""
 
     def _inspect(self, event: bytes) -> None:
-        data = event_data(event)
-        if data is None:
-            return
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(payload, dict):
+        payload = event_json(event)
+        if payload is None:
             return
         kind = payload.get("type")
         if kind in _TERMINAL:
@@ -205,9 +193,9 @@ class StreamTap:
             if usage is not None:
                 self.usage = usage
             if kind == "response.failed":
-                self.error = data
+                self.error = event_data(event)
         elif kind == "error":
-            self.error = data
+            self.error = event_data(event)
 
 
 # ---------------------------------------------------------------- pieces the codecs share

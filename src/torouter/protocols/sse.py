@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
+
+import orjson
 
 
 class EventSplitter:
@@ -85,6 +88,18 @@ def event_data(event: bytes) -> bytes | None:
             value = line[5:]
             parts.append(value[1:] if value.startswith(b" ") else value)
     return b"\n".join(parts) if parts else None
+
+
+def event_json(event: bytes) -> dict[str, Any] | None:
+    """The JSON object an event's data holds, or None (no data, not JSON, not an object)."""
+    data = event_data(event)
+    if data is None:
+        return None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def event_name(event: bytes) -> bytes | None:
