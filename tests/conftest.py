@@ -176,6 +176,11 @@ class World:
     keys: dict[str, str]
     db_path: Path
 
+    def reenable(self, account: str) -> None:
+        """Undo a scripted 401/403, which disables the account (gateways reload within a second)."""
+        self.gateway.cli("upstreams", "enable", account)
+        time.sleep(1.3)
+
     def usage_rows(self, request_ids: list[str] | None = None, wait: float = 5.0) -> list[dict[str, Any]]:
         """Rows from the store, waiting for the batch writer when some are still in memory."""
         deadline = time.monotonic() + wait

@@ -281,6 +281,8 @@ def test_upstream_errors_keep_anthropic_shape_and_status(
     world.emulator.script({"status": status, "error": {"message": f"upstream says no ({UPSTREAM_SECRET})"}})
     with pytest.raises(exc_type) as exc:
         client(world).messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    if status in (401, 403):
+        world.reenable("emu-anthropic")  # the refusal disabled the group's only account
     err = exc.value
     expected_status = 502 if status == 401 else status
     assert err.status_code == expected_status

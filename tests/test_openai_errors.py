@@ -110,6 +110,7 @@ def test_upstream_auth_failure_is_502_and_never_shows_the_credential(world: Worl
         }
     )
     r = post(world, b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}')
+    world.reenable("emu-openai")  # the refusal disabled the group's only account
     err = assert_openai_error(r, 502)
     assert err["code"] == "upstream_auth_failed"
     assert UPSTREAM_SECRET[-4:] not in r.text

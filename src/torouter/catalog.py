@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -36,6 +37,7 @@ class Account:
     connect_timeout: float
     first_byte_timeout: float
     idle_timeout: float
+    updated_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -91,6 +93,7 @@ def _account(a: UpstreamAccount) -> Account:
         connect_timeout=float(t.get("connect", 10.0)),
         first_byte_timeout=float(t.get("first_byte", 300.0)),
         idle_timeout=float(t.get("idle", 300.0)),
+        updated_at=a.updated_at,
     )
 
 
@@ -156,6 +159,7 @@ class Catalog:
         self._task: asyncio.Task[None] | None = None
         self.snapshot = Snapshot(keys={}, groups={}, accounts={})
         self.loaded_at = 0.0
+        self.on_reload: list[Callable[[Snapshot], None]] = []
 
     async def refresh(self, force: bool = False) -> bool:
         async with self._sessions() as session:
@@ -165,6 +169,8 @@ class Catalog:
             self.snapshot = await load_snapshot(session)
         self._marker = marker
         self.loaded_at = time.time()
+        for hook in self.on_reload:
+            hook(self.snapshot)
         return True
 
     async def start(self) -> None:

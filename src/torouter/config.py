@@ -81,6 +81,8 @@ class Settings:
     usage_flush_interval: float = 1.0
     max_body_bytes: int = 32 * 1024 * 1024
     responses_retention: float = 30 * 86400.0  # seconds a stored Responses answer is kept
+    max_attempts: int = 3  # accounts one call may try before it fails
+    retry_deadline: float = 60.0  # no new attempt starts this many seconds after the call began
     log_level: str = "info"
     upstreams: list[UpstreamConfig] = field(default_factory=list)
     groups: list[GroupConfig] = field(default_factory=list)
@@ -310,6 +312,8 @@ def parse_settings(data: Any, source: str) -> Settings:
         usage_flush_interval=r.num("usage_flush_interval", 1.0, minimum=0.05),
         max_body_bytes=r.num("max_body_bytes", 32 * 1024 * 1024, minimum=1024, integer=True),
         responses_retention=_duration(r, "responses_retention", 30 * 86400.0),
+        max_attempts=r.num("max_attempts", 3, minimum=1, integer=True),
+        retry_deadline=r.num("retry_deadline", 60.0, minimum=0.1),
         log_level=r.str("log_level", "info") or "info",
         upstreams=ups,
         groups=groups,

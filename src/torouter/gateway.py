@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from torouter.accounting.usage import UsageWriter
 from torouter.catalog import Catalog
 from torouter.config import Settings
+from torouter.routing.health import Health
 from torouter.store.db import make_engine, migrate, sessionmaker
 from torouter.store.responses import ResponseStore
 from torouter.store.sync import sync_config
@@ -25,6 +26,8 @@ class Gateway:
         self.catalog = Catalog(self.sessions, settings.key_refresh_interval)
         self.usage = UsageWriter(self.sessions, settings.usage_flush_interval)
         self.client = UpstreamClient()
+        self.health = Health()
+        self.catalog.on_reload.append(self.health.sync)
         self.responses = ResponseStore(
             self.sessions, settings.responses_retention, settings.usage_flush_interval
         )
@@ -34,6 +37,7 @@ class Gateway:
         await self.catalog.start()
         await self.usage.start()
         await self.responses.start()
+        await self.health.start(self.sessions, settings_interval(self.settings))
         log.info(
             "ToRouter ready: %d groups, %d upstream accounts, %d keys",
             len(self.catalog.snapshot.groups),
@@ -45,8 +49,13 @@ class Gateway:
         await self.catalog.stop()
         await self.usage.stop()
         await self.responses.stop()
+        await self.health.stop()
         await self.client.close()
         await self.engine.dispose()
+
+
+def settings_interval(settings: Settings) -> float:
+    return settings.usage_flush_interval
 
 
 async def prepare_store(

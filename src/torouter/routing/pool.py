@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 
 from torouter.catalog import Account
+from torouter.routing.health import Health
 
 
-def order_candidates(accounts: Sequence[Account], rng: random.Random | None = None) -> list[Account]:
-    """All usable accounts in the order to try them: higher priority first, weight-shuffled inside a tier."""
-    usable = [a for a in accounts if a.status == "active"]
+def order_candidates(
+    accounts: Sequence[Account], rng: random.Random | None = None, health: Health | None = None
+) -> list[Account]:
+    """Usable accounts in the order to try them: higher priority first, weight-shuffled inside a tier.
+
+    Accounts cooling down are skipped; when every account is cooling, the one that recovers first
+    is tried anyway, since refusing the call outright helps nobody.
+    """
+    active = [a for a in accounts if a.status == "active"]
+    if health is not None:
+        now = time.time()
+        usable = [a for a in active if health.usable(a, now)]
+        if not usable:
+            waiting = sorted((a for a in active if health.cooling(a) != float("inf")), key=health.cooling)
+            return waiting[:1]
+    else:
+        usable = active
     if len(usable) <= 1:
         return usable
     rand = (rng or random).random

@@ -47,3 +47,26 @@ async def usage_by_key_and_model(session: AsyncSession, since: float | None = No
     if since is not None:
         query = query.where(u.created_at >= since)
     return [dict(r._mapping) for r in (await session.execute(query)).all()]
+
+
+async def set_account_status(session: AsyncSession, name: str, status: str) -> UpstreamAccount:
+    """An admin enables or disables an account; updated_at moves, so running gateways reload it."""
+    import time
+
+    from torouter.store.keys import StoreError
+
+    row = (
+        await session.execute(select(UpstreamAccount).where(UpstreamAccount.name == name))
+    ).scalar_one_or_none()
+    if row is None:
+        names = (
+            (await session.execute(select(UpstreamAccount.name).order_by(UpstreamAccount.name)))
+            .scalars()
+            .all()
+        )
+        raise StoreError(f"no upstream is named {name!r}; known upstreams: {', '.join(names) or 'none'}")
+    row.status = status
+    row.status_reason = None if status == "active" else "disabled by an admin"
+    row.cooldown_until = None
+    row.updated_at = time.time()
+    return row

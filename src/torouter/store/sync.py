@@ -56,6 +56,8 @@ async def sync_config(session: AsyncSession, settings: Settings) -> None:
             session.add(row)
             accounts[u.name] = row
         elif any(getattr(row, k) != v for k, v in fields.items()):
+            if row.credential != fields["credential"] and row.status == "disabled":
+                row.status, row.status_reason = "active", None  # a new credential deserves a new try
             for k, v in fields.items():
                 setattr(row, k, v)
             row.updated_at = now

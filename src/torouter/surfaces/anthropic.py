@@ -62,6 +62,7 @@ class Messages:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = Call(self.gw, SURFACE, self.endpoint, new_anthropic_id())
+        call.receive = receive
         try:
             call.key = key = authenticate(self.gw.catalog.snapshot, scope)
             raw = await read_body(receive, self.gw.settings.max_body_bytes)

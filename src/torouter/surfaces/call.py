@@ -9,6 +9,7 @@ import time
 from torouter.accounting.usage import Usage, usage_row
 from torouter.catalog import KeyEntry
 from torouter.gateway import Gateway
+from torouter.surfaces.asgi import Receive
 
 _ID_PREFIX = os.urandom(6).hex()
 _ids = itertools.count(1)
@@ -28,6 +29,7 @@ class Call:
         "gw",
         "key",
         "model",
+        "receive",
         "request_id",
         "stream",
         "surface",
@@ -48,6 +50,7 @@ class Call:
         self.account = ""
         self.stream = False
         self.attempts = 0
+        self.receive: Receive | None = None  # set by the surface, so a relay can see the client leave
 
     def record(
         self,

@@ -86,6 +86,7 @@ class ModelAction:
         sse = query.get("alt", [""])[-1] == "sse"
         wire = WIRE_SSE if sse else WIRE_ARRAY
         call = Call(self.gw, SURFACE, "", new_request_id())
+        call.receive = receive
         if target is None or target[2] not in ACTIONS:
             err = GatewayError(
                 "not_found",

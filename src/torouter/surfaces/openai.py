@@ -38,6 +38,7 @@ class ChatCompletions:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = Call(self.gw, SURFACE, "chat.completions", new_request_id())
+        call.receive = receive
         try:
             call.key = key = authenticate(self.gw.catalog.snapshot, scope)
             raw = await read_body(receive, self.gw.settings.max_body_bytes)

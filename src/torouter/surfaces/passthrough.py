@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,12 @@ async def open_upstream(
 ) -> Outcome | None:
     """Send with failover. On failure, answer the client in its protocol, record it, and return None."""
     try:
-        outcome = await send_upstream(call.gw.client, order_candidates(accounts), build)
+        gw = call.gw
+        deadline = time.monotonic() + gw.settings.retry_deadline
+        candidates = order_candidates(accounts, health=gw.health)
+        outcome = await send_upstream(
+            gw.client, candidates, build, gw.health, gw.settings.max_attempts, deadline
+        )
     except GatewayError as err:
         call.attempts = getattr(err, "attempts", 0)
         await send_error(send, wire, err, call.request_id)
@@ -112,10 +118,11 @@ async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
     if call.stream:
         tap = wire.new_tap(fwd.hide_usage)
         result = await relay_stream(
-            send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type
+            send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive
         )
         failed = result.error or getattr(tap, "error", None)
-        call.record(502 if failed else 200, result.usage, result.first_byte_at, result.error)
+        status = 499 if result.error == "client_disconnected" else 502 if failed else 200
+        call.record(status, result.usage, result.first_byte_at, result.error)
     else:
         status, usage, _ = await relay_json(send, outcome, headers, wire.response_usage)
         call.record(status, usage)

@@ -11,7 +11,7 @@ import aiohttp
 
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
-from torouter.surfaces.asgi import JSON, SSE, Send
+from torouter.surfaces.asgi import JSON, SSE, Receive, Send
 from torouter.upstreams.call import Outcome
 
 
@@ -57,6 +57,19 @@ async def relay_json(
     return resp.status, usage_of(data), data
 
 
+def _watch_disconnect(receive: Receive) -> asyncio.Task[None]:
+    """A task that cancels the relaying task when the client disconnects."""
+    relay = asyncio.current_task()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if relay is not None:
+            relay.cancel()
+
+    return asyncio.create_task(watch())
+
+
 class StreamResult:
     __slots__ = ("error", "first_byte_at", "usage")
 
@@ -73,6 +86,7 @@ async def relay_stream(
     tap: Tap,
     error_event: Callable[[GatewayError], bytes],
     content_type: bytes = SSE,
+    receive: Receive | None = None,
 ) -> StreamResult:
     """Forward each upstream chunk the moment it arrives; an upstream failure becomes an error event."""
     resp = outcome.response
@@ -108,6 +122,7 @@ async def relay_stream(
             "headers": [(b"content-type", content_type), (b"cache-control", b"no-cache"), *headers],
         }
     )
+    watcher = _watch_disconnect(receive) if receive is not None else None
     try:
         async for chunk in resp.content.iter_any():
             out = tap.feed(chunk)
@@ -118,6 +133,17 @@ async def relay_stream(
         rest = tap.flush()
         if rest:
             await send({"type": "http.response.body", "body": rest, "more_body": True})
+    except asyncio.CancelledError:
+        if watcher is None or not watcher.done() or watcher.cancelled():
+            raise
+        # The client went away: stop reading, and closing the connection tells the upstream.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        resp.close()
+        result.error = "client_disconnected"
+        result.usage = tap.usage
+        return result
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         timeout = isinstance(exc, asyncio.TimeoutError)
         result.error = "upstream_timeout" if timeout else "upstream_disconnected"
@@ -130,6 +156,8 @@ async def relay_stream(
         )
         await send({"type": "http.response.body", "body": error_event(err), "more_body": True})
     finally:
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
         resp.release()
     result.usage = tap.usage
     await send({"type": "http.response.body", "body": b""})

@@ -89,6 +89,7 @@ class Responses:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = Call(self.gw, "openai", "responses", new_request_id())
+        call.receive = receive
         try:
             call.key = key = authenticate(self.gw.catalog.snapshot, scope)
             raw = await read_body(receive, self.gw.settings.max_body_bytes)

@@ -121,10 +121,11 @@ async def translate(
     if call.stream:
         tap = TranslatingTap(platform.codec.stream_decoder(), client.stream_encoder(request, call.model))
         result = await relay_stream(
-            send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type
+            send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive
         )
         failed = result.error or tap.error
-        call.record(502 if failed else 200, result.usage, result.first_byte_at, result.error or tap.error)
+        status = 499 if result.error == "client_disconnected" else 502 if failed else 200
+        call.record(status, result.usage, result.first_byte_at, result.error or tap.error)
         return
     try:
         data = await resp.read()

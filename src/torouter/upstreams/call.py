@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 
@@ -51,11 +52,27 @@ class NoUpstreamAnswered(GatewayError):
 RequestBuilder = Callable[[Account], tuple[str, dict[str, str], bytes]]
 
 
-async def send(client: UpstreamClient, candidates: list[Account], build: RequestBuilder) -> Outcome:
+class HealthReport(Protocol):
+    def succeeded(self, account: Account) -> None: ...
+
+    def failed(
+        self, account: Account, status: int, retry_after: float | None = None, reason: str = ""
+    ) -> None: ...
+
+
+async def send(
+    client: UpstreamClient,
+    candidates: list[Account],
+    build: RequestBuilder,
+    health: HealthReport | None = None,
+    max_attempts: int = 3,
+    deadline: float | None = None,
+) -> Outcome:
     """Try the candidates in order. Returns an open response on success (the caller must release it).
 
-    A connection error, a timeout or a retryable status moves on to the next account. When every
-    account fails, the last upstream error answer is returned, or a 502/504 if none answered.
+    A connection error, a timeout, a retryable status or a refused credential (401/403) moves on
+    to the next account, up to `max_attempts` accounts and until the monotonic `deadline`. When
+    every attempt fails, the last upstream error answer is returned, or a 502/504 if none answered.
     """
     if not candidates:
         raise GatewayError(
@@ -63,9 +80,13 @@ async def send(client: UpstreamClient, candidates: list[Account], build: Request
         )
     attempts: list[Attempt] = []
     last: Outcome | None = None
-    last_exc: tuple[str, str, str] | None = None
+    failure = ("bad_gateway", "Could not reach the upstream.", "upstream_unreachable")
     started = time.perf_counter()
-    for i, account in enumerate(candidates):
+    tried = candidates[: max(1, max_attempts)]
+    for i, account in enumerate(tried):
+        if i and deadline is not None and time.monotonic() >= deadline:
+            break
+        final = i == len(tried) - 1
         url, headers, body = build(account)
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=account.connect_timeout, sock_read=account.first_byte_timeout
@@ -75,19 +96,20 @@ async def send(client: UpstreamClient, candidates: list[Account], build: Request
                 url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            kind = "timeout" if isinstance(exc, asyncio.TimeoutError) else "bad_gateway"
+            timed_out = isinstance(exc, asyncio.TimeoutError)
             attempts.append(Attempt(account, 0, type(exc).__name__))
             log.warning("upstream %s: %s", account.name, type(exc).__name__)
-            last_exc = GatewayError(
-                kind,
-                "The upstream did not answer in time."
-                if kind == "timeout"
-                else "Could not reach the upstream.",
-                code="upstream_timeout" if kind == "timeout" else "upstream_unreachable",
-            )
+            if health is not None:
+                health.failed(account, 0, None, "timeout" if timed_out else type(exc).__name__)
+            if timed_out:
+                failure = ("timeout", "The upstream did not answer in time.", "upstream_timeout")
+            else:
+                failure = ("bad_gateway", "Could not reach the upstream.", "upstream_unreachable")
             continue
         if resp.status < 400:
             attempts.append(Attempt(account, resp.status))
+            if health is not None:
+                health.succeeded(account)
             return Outcome(account, resp, resp.status, attempts=attempts, started=started)
         try:
             data = await resp.read()
@@ -97,12 +119,28 @@ async def send(client: UpstreamClient, candidates: list[Account], build: Request
             resp.release()
         attempts.append(Attempt(account, resp.status))
         last = Outcome(account, resp, resp.status, body=data, attempts=attempts, started=started)
-        if resp.status not in RETRYABLE or i == len(candidates) - 1:
+        moves_on = resp.status in RETRYABLE or resp.status in (401, 403)
+        if health is not None and moves_on:
+            health.failed(
+                account,
+                resp.status,
+                retry_after_seconds(resp.headers.get("retry-after")),
+                f"HTTP {resp.status}",
+            )
+        if not moves_on or final:
             return last
     if last is not None:
         return last
-    assert last_exc is not None
-    raise NoUpstreamAnswered(*last_exc, attempts=len(attempts))
+    raise NoUpstreamAnswered(*failure, attempts=len(attempts))
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
 
 
 def scrub(text: str, account: Account) -> str:

@@ -1,0 +1,122 @@
+"""Account health: cooldowns with exponential back-off, and accounts disabled by their upstream.
+
+Kept in memory and consulted on every call without I/O; changes are written to the store in
+the background so `torouter upstreams list` (and other replicas, on their next reload) see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from torouter.catalog import Account, Snapshot
+from torouter.store.schema import UpstreamAccount
+
+log = logging.getLogger("torouter.health")
+
+
+@dataclass(slots=True)
+class AccountHealth:
+    failures: int = 0
+    cooldown_until: float = 0.0
+    disabled_reason: str | None = None
+    disabled_at: float = 0.0
+
+
+class Health:
+    def __init__(self, base: float = 1.0, cap: float = 300.0) -> None:
+        self.base = base
+        self.cap = cap
+        self._by_id: dict[int, AccountHealth] = {}
+        self._dirty: dict[int, tuple[str, str | None, float | None]] = {}
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def state(self, account: Account) -> AccountHealth | None:
+        return self._by_id.get(account.id)
+
+    def usable(self, account: Account, now: float) -> bool:
+        h = self._by_id.get(account.id)
+        return h is None or (h.disabled_reason is None and h.cooldown_until <= now)
+
+    def cooling(self, account: Account) -> float:
+        h = self._by_id.get(account.id)
+        return h.cooldown_until if h is not None and h.disabled_reason is None else float("inf")
+
+    def succeeded(self, account: Account) -> None:
+        h = self._by_id.get(account.id)
+        if h is not None and (h.failures or h.cooldown_until):
+            h.failures, h.cooldown_until = 0, 0.0
+            self._dirty[account.id] = ("active", None, None)
+
+    def failed(
+        self, account: Account, status: int, retry_after: float | None = None, reason: str = ""
+    ) -> None:
+        """Record a failure: 401/403 disable the account; anything else cools it down."""
+        h = self._by_id.setdefault(account.id, AccountHealth())
+        if status in (401, 403):
+            h.disabled_reason = f"upstream answered {status}: {reason}".strip(": ")[:300]
+            h.disabled_at = time.time()
+            self._dirty[account.id] = ("disabled", h.disabled_reason, None)
+            log.warning("upstream account %s disabled: %s", account.name, h.disabled_reason)
+            return
+        h.failures += 1
+        delay = retry_after if retry_after is not None else min(self.cap, self.base * 2 ** (h.failures - 1))
+        h.cooldown_until = time.time() + delay
+        self._dirty[account.id] = ("cooldown", reason[:300] or None, h.cooldown_until)
+        log.info("upstream account %s cools down for %.1fs (%s)", account.name, delay, reason or status)
+
+    def sync(self, snapshot: Snapshot) -> None:
+        """After a catalog reload: an account an admin re-enabled since it was disabled starts afresh.
+
+        The health writer changes a row's status without touching updated_at, so only an admin's
+        edit (torouter upstreams enable, the config, the admin API) moves it past disabled_at.
+        """
+        for account_id, h in list(self._by_id.items()):
+            account = snapshot.accounts.get(account_id)
+            if account is None or (
+                h.disabled_reason is not None
+                and account.status == "active"
+                and account.updated_at > h.disabled_at
+            ):
+                del self._by_id[account_id]
+
+    async def start(self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0) -> None:
+        self._sessions = sessions
+        self._task = asyncio.create_task(self._run(interval), name="torouter-health-writer")
+
+    async def _run(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await self.flush()
+
+    async def flush(self) -> None:
+        if not self._dirty or self._sessions is None:
+            return
+        changes, self._dirty = self._dirty, {}
+        async with self._sessions() as session, session.begin():
+            for account_id, (status, reason, until) in changes.items():
+                await session.execute(
+                    update(UpstreamAccount)
+                    .where(UpstreamAccount.id == account_id)
+                    .values(
+                        status="disabled" if status == "disabled" else "active",
+                        status_reason=reason,
+                        cooldown_until=until,
+                    )
+                )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.flush()

@@ -1,0 +1,225 @@
+"""Account pools: weights, failover on every fault kind, cooldowns, disabling, and cancellation."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import World, seed_keys
+from tests.emulator_harness import EmulatorServer
+from tests.gateway_harness import GatewayServer, free_port
+from torouter.catalog import Account
+from torouter.routing.health import Health
+from torouter.routing.pool import order_candidates
+
+FAULTS = {
+    "429": {"status": 429, "headers": {"retry-after": "30"}},
+    "500": {"status": 500},
+    "502": {"status": 502},
+    "503": {"status": 503},
+    "529": {"status": 529},
+    "timeout": {"delay": 3},
+    "reset": {"drop_before_headers": True},
+}
+
+
+def account(i: int, weight: int = 1, priority: int = 0) -> Account:
+    return Account(i, f"a{i}", "openai", "http://x", "k", weight, priority, "active", (), {}, 0, 1, 1, 1)
+
+
+def test_weights_converge_to_their_shares_over_1000_calls() -> None:
+    pool = [account(1, weight=1), account(2, weight=3), account(3, weight=6)]
+    rng = random.Random(7)
+    firsts = Counter(order_candidates(pool, rng)[0].id for _ in range(1000))
+    assert (
+        firsts[1] == pytest.approx(100, abs=35)
+        and firsts[2] == pytest.approx(300, abs=50)
+        and firsts[3] == pytest.approx(600, abs=50)
+    )
+
+
+def test_higher_priority_tiers_come_first_and_cooling_accounts_are_skipped() -> None:
+    high, low = account(1, priority=10), account(2, priority=0)
+    assert [a.id for a in order_candidates([low, high])] == [1, 2]
+    health = Health(base=60)
+    health.failed(high, 500)
+    assert [a.id for a in order_candidates([low, high], health=health)] == [2]
+    health.failed(low, 429, retry_after=5)
+    assert [a.id for a in order_candidates([low, high], health=health)] == [
+        2
+    ]  # all cooling: the soonest back
+    health.failed(low, 401)
+    assert order_candidates([low], health=health) == []  # disabled: never tried
+
+
+@pytest.fixture(scope="module")
+def pool_world(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A gateway whose groups each have a first-choice account (A) and a fallback (B), told apart by key."""
+    workdir = tmp_path_factory.mktemp("pools")
+    upstreams, groups = [], []
+    for fault in [*FAULTS, "cooldown", "disable", "refused"]:
+        base = f"http://127.0.0.1:{free_port()}/v1" if fault == "refused" else emulator.openai_base_url
+        upstreams.append(
+            {
+                "name": f"{fault}-a",
+                "platform": "openai",
+                "base_url": base,
+                "api_key": f"key-{fault}-a",
+                "priority": 10,
+                "timeouts": {"first_byte": 1.0},
+            }
+        )
+        upstreams.append(
+            {
+                "name": f"{fault}-b",
+                "platform": "openai",
+                "base_url": emulator.openai_base_url,
+                "api_key": f"key-{fault}-b",
+            }
+        )
+        groups.append({"name": fault, "platform": "openai", "upstreams": [f"{fault}-a", f"{fault}-b"]})
+    config = {
+        "database_url": f"sqlite+aiosqlite:///{workdir / 'pools.db'}",
+        "usage_flush_interval": 0.2,
+        "upstreams": upstreams,
+        "groups": groups,
+    }
+    gw = GatewayServer(workdir, config)
+    keys = seed_keys(gw.config_path, [g["name"] for g in groups])
+    with gw:
+        yield World(gw, emulator, keys, workdir / "pools.db")
+
+
+@pytest.fixture(autouse=True)
+def _fresh(emulator: EmulatorServer) -> None:
+    emulator.reset()
+
+
+def chat(world: World, group: str) -> tuple[str, str]:
+    """(answer text, the request id the usage record keeps)."""
+    c = openai.OpenAI(api_key=world.keys[group], base_url=world.gateway.openai_base_url, max_retries=0)
+    raw = c.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "pool"}]
+    )
+    return raw.parse().choices[0].message.content or "", raw.headers["x-request-id"]
+
+
+def accounts_hit(world: World) -> list[str]:
+    return [
+        r["headers"]["authorization"].split("key-")[1]
+        for r in world.emulator.requests()
+        if "authorization" in r["headers"]
+    ]
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_failure_before_the_first_byte_moves_to_the_next_account(pool_world: World, fault: str) -> None:
+    pool_world.emulator.script(FAULTS[fault])
+    text, rid = chat(pool_world, fault)
+    assert text.endswith("pool")
+    assert accounts_hit(pool_world) == [f"{fault}-a", f"{fault}-b"]
+    row = next(r for r in pool_world.usage_rows([rid]) if r["request_id"] == rid)
+    assert row["account_name"] == f"{fault}-b" and row["attempts"] == 2 and row["status_code"] == 200
+
+
+def test_connection_refused_moves_on_too(pool_world: World) -> None:
+    assert chat(pool_world, "refused")[0].endswith("pool")
+    assert accounts_hit(pool_world) == ["refused-b"]
+
+
+def test_cooldown_skips_the_account_then_expires(pool_world: World) -> None:
+    pool_world.emulator.script({"status": 429, "headers": {"retry-after": "1"}})
+    chat(pool_world, "cooldown")
+    chat(pool_world, "cooldown")
+    assert accounts_hit(pool_world) == [
+        "cooldown-a",
+        "cooldown-b",
+        "cooldown-b",
+    ]  # A is cooling: not even tried
+    listed = pool_world.gateway.cli("upstreams", "list").stdout
+    assert "cooldown" in next(line for line in listed.splitlines() if "cooldown-a" in line)
+    time.sleep(1.2)
+    pool_world.emulator.reset()
+    chat(pool_world, "cooldown")
+    assert accounts_hit(pool_world) == ["cooldown-a"]  # back in service after retry-after
+
+
+def test_an_upstream_401_disables_the_account_until_an_admin_enables_it(pool_world: World) -> None:
+    pool_world.emulator.script({"status": 401, "error": {"message": "Incorrect API key provided"}})
+    chat(pool_world, "disable")
+    time.sleep(1.3)  # the health writer records it in the store
+    listed = pool_world.gateway.cli("upstreams", "list").stdout
+    line = next(line for line in listed.splitlines() if "disable-a" in line)
+    assert "disabled" in line and "401" in line
+    pool_world.emulator.reset()
+    chat(pool_world, "disable")
+    assert accounts_hit(pool_world) == ["disable-b"]
+    pool_world.gateway.cli("upstreams", "enable", "disable-a")
+    time.sleep(1.3)
+    pool_world.emulator.reset()
+    chat(pool_world, "disable")
+    assert accounts_hit(pool_world) == ["disable-a"]
+
+
+def test_client_disconnect_cancels_the_upstream_stream_quickly(world: World) -> None:
+    world.emulator.script({"text": " ".join(f"w{i}" for i in range(40)), "chunk_delay": 0.2})
+    with httpx.stream(
+        "POST",
+        world.gateway.openai_base_url + "/chat/completions",
+        json={"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "long"}]},
+        headers={"authorization": f"Bearer {world.keys['openai']}"},
+    ) as r:
+        chunks = r.iter_raw()
+        next(chunks)
+        next(chunks)
+        closed_at = time.time()
+    deadline = time.monotonic() + 3
+    while True:
+        rec = world.emulator.requests()[-1]
+        if rec.get("disconnected") or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert rec.get("disconnected"), rec
+    assert (
+        rec["disconnected_at"] - closed_at < 0.1 + 0.2
+    )  # within 100 ms, plus at most one chunk gap to notice
+    deadline = time.monotonic() + 3
+    while not (rows := [r for r in world.usage_rows() if r["error"] == "client_disconnected"]):
+        assert time.monotonic() < deadline, "no usage row for the cancelled call"
+        time.sleep(0.05)
+    assert rows[-1]["status_code"] == 499 and rows[-1]["stream"]  # the part already streamed is recorded
+
+
+def test_retry_limit_caps_the_attempts(tmp_path: Path, emulator: EmulatorServer) -> None:
+    ups = [
+        {
+            "name": f"u{i}",
+            "platform": "openai",
+            "base_url": emulator.openai_base_url,
+            "api_key": f"key-u{i}",
+            "priority": 10 - i,
+        }
+        for i in range(4)
+    ]
+    config = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'r.db'}",
+        "max_attempts": 2,
+        "upstreams": ups,
+        "groups": [{"name": "g", "platform": "openai", "upstreams": [u["name"] for u in ups]}],
+    }
+    gw = GatewayServer(tmp_path, config)
+    keys = seed_keys(gw.config_path, ["g"])
+    with gw:
+        emulator.script({"status": 500, "times": 4})
+        with pytest.raises(openai.InternalServerError):
+            openai.OpenAI(
+                api_key=keys["g"], base_url=gw.openai_base_url, max_retries=0
+            ).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert len(emulator.requests()) == 2
