@@ -223,3 +223,51 @@ def test_retry_limit_caps_the_attempts(tmp_path: Path, emulator: EmulatorServer)
                 api_key=keys["g"], base_url=gw.openai_base_url, max_retries=0
             ).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert len(emulator.requests()) == 2
+
+
+def test_vendor_prefixes_select_the_vendor(world: World) -> None:
+    c = openai.OpenAI(api_key=world.keys["mapped"], base_url=world.gateway.openai_base_url, max_retries=0)
+    c.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "p"}])
+    assert world.emulator.requests()[-1]["body"]["model"] == "gpt-4o-mini"
+    with pytest.raises(openai.NotFoundError) as exc:  # another vendor's prefix on an openai group
+        c.chat.completions.create(model="anthropic/gpt-4o-mini", messages=[{"role": "user", "content": "p"}])
+    assert "gpt-4o-mini" in exc.value.message
+    import anthropic
+
+    a = anthropic.Anthropic(api_key=world.keys["anthropic"], base_url=world.gateway.url, max_retries=0)
+    a.messages.create(
+        model="anthropic/claude-opus-4-7", max_tokens=5, messages=[{"role": "user", "content": "p"}]
+    )
+    assert world.emulator.requests()[-1]["body"]["model"] == "claude-opus-4-7"
+    o = openai.OpenAI(api_key=world.keys["openrouter"], base_url=world.gateway.openai_base_url, max_retries=0)
+    o.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "p"}])
+    assert world.emulator.requests()[-1]["body"]["model"] == "openai/gpt-4o-mini"  # OpenRouter ids pass whole
+
+
+def test_idle_time_between_chunks_is_limited_per_upstream(emulator: EmulatorServer, tmp_path: Path) -> None:
+    config = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'i.db'}",
+        "upstreams": [
+            {
+                "name": "slow",
+                "platform": "openai",
+                "base_url": emulator.openai_base_url,
+                "api_key": "k",
+                "timeouts": {"first_byte": 5, "idle": 0.4},
+            }
+        ],
+        "groups": [{"name": "g", "platform": "openai", "upstreams": ["slow"]}],
+    }
+    gw = GatewayServer(tmp_path, config)
+    keys = seed_keys(gw.config_path, ["g"])
+    with gw:
+        emulator.script({"text": "one two three four", "chunk_delay": 1.0})
+        c = openai.OpenAI(api_key=keys["g"], base_url=gw.openai_base_url, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(openai.APIError) as exc:
+            for _ in c.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+            ):
+                pass
+        assert time.monotonic() - started < 2.0
+        assert "stopped answering" in str(exc.value)

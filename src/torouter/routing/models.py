@@ -39,9 +39,34 @@ def upstream_model_for(account: Account, model: str) -> str:
     return _map_name(account.model_map, model) or model
 
 
+# The vendor prefixes each platform answers to: `anthropic/claude-opus-4-7` on an anthropic group.
+VENDOR_PREFIXES: dict[str, tuple[str, ...]] = {
+    "anthropic": ("anthropic",),
+    "openai": ("openai",),
+    "gemini": ("google", "gemini"),
+    "openai_compatible": (),
+    "openrouter": (),  # OpenRouter's own ids are vendor/model: they pass through whole
+}
+
+
+def strip_vendor(group: GroupEntry, requested: str) -> str:
+    """`openai/gpt-5` -> `gpt-5` on a group whose platform is that vendor's; anything else unchanged.
+
+    A prefix the group's own mapping names explicitly is left alone, so a mapping can still
+    route `anthropic/claude-*` to another platform's model.
+    """
+    vendor, sep, rest = requested.partition("/")
+    if not sep or not rest or vendor not in VENDOR_PREFIXES.get(group.platform, ()):
+        return requested
+    if requested in group.aliases or (group.models and _map_name(group.models, requested) is not None):
+        return requested
+    return rest
+
+
 def resolve(group: GroupEntry, requested: str, allowed: tuple[str, ...] = ()) -> tuple[str, list[Account]]:
     """The model to ask the platform for, and the accounts that can serve it, in declared order."""
-    model = group.aliases.get(requested, requested)
+    model = strip_vendor(group, requested)
+    model = group.aliases.get(model, model)
     if group.models:
         mapped = _map_name(group.models, model)
         if mapped is None:
@@ -50,7 +75,10 @@ def resolve(group: GroupEntry, requested: str, allowed: tuple[str, ...] = ()) ->
     accounts = [a for a in group.accounts if serves(a, model)]
     if not accounts:
         raise not_found(group, requested, allowed)
-    if allowed and not any(requested == a or (_is_pattern(a) and fnmatchcase(requested, a)) for a in allowed):
+    bare = strip_vendor(group, requested)
+    if allowed and not any(
+        name == a or (_is_pattern(a) and fnmatchcase(name, a)) for a in allowed for name in {requested, bare}
+    ):
         raise GatewayError(
             "permission",
             f"This API key does not have permission to use the model '{requested}'. "

@@ -123,8 +123,20 @@ async def relay_stream(
         }
     )
     watcher = _watch_disconnect(receive) if receive is not None else None
+    idle = outcome.account.idle_timeout
+    # aiohttp's own read timeout is the longer of first-byte and idle; a shorter idle limit is ours.
+    watch_idle = idle < outcome.account.first_byte_timeout
     try:
-        async for chunk in resp.content.iter_any():
+        chunks = resp.content.iter_any()
+        while True:
+            try:
+                if watch_idle:
+                    async with asyncio.timeout(idle):
+                        chunk = await anext(chunks)
+                else:
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
             out = tap.feed(chunk)
             if out:
                 if result.first_byte_at is None:

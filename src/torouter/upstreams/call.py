@@ -88,13 +88,20 @@ async def send(
             break
         final = i == len(tried) - 1
         url, headers, body = build(account)
+        first_byte, idle = account.first_byte_timeout, account.idle_timeout
         timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=account.connect_timeout, sock_read=account.first_byte_timeout
+            total=None, sock_connect=account.connect_timeout, sock_read=max(first_byte, idle)
         )
         try:
-            resp = await client.session.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            )
+            if first_byte < idle:  # the headers must come sooner than the gaps between chunks may last
+                async with asyncio.timeout(first_byte):
+                    resp = await client.session.post(
+                        url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                    )
+            else:
+                resp = await client.session.post(
+                    url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             timed_out = isinstance(exc, asyncio.TimeoutError)
             attempts.append(Attempt(account, 0, type(exc).__name__))
