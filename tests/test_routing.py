@@ -105,32 +105,36 @@ def _fresh(emulator: EmulatorServer) -> None:
 def chat(world: World, group: str) -> tuple[str, str]:
     """(answer text, the request id the usage record keeps)."""
     c = openai.OpenAI(api_key=world.keys[group], base_url=world.gateway.openai_base_url, max_retries=0)
+    # A new conversation each time, so session affinity does not pin these calls to one account.
+    content = f"pool {time.monotonic_ns()}"
     raw = c.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "pool"}]
+        model="gpt-4o-mini", messages=[{"role": "user", "content": content}]
     )
     return raw.parse().choices[0].message.content or "", raw.headers["x-request-id"]
 
 
 def accounts_hit(world: World) -> list[str]:
-    return [
-        r["headers"]["authorization"].split("key-")[1]
-        for r in world.emulator.requests()
-        if "authorization" in r["headers"]
-    ]
+    """Which account each upstream request came from: the accounts' credentials are key-<name>."""
+    found = []
+    for r in world.emulator.requests():
+        credential = r["headers"].get("x-api-key") or r["headers"].get("authorization", "")
+        if "key-" in credential:
+            found.append(credential.split("key-")[1])
+    return found
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_failure_before_the_first_byte_moves_to_the_next_account(pool_world: World, fault: str) -> None:
     pool_world.emulator.script(FAULTS[fault])
     text, rid = chat(pool_world, fault)
-    assert text.endswith("pool")
+    assert "pool" in text
     assert accounts_hit(pool_world) == [f"{fault}-a", f"{fault}-b"]
     row = next(r for r in pool_world.usage_rows([rid]) if r["request_id"] == rid)
     assert row["account_name"] == f"{fault}-b" and row["attempts"] == 2 and row["status_code"] == 200
 
 
 def test_connection_refused_moves_on_too(pool_world: World) -> None:
-    assert chat(pool_world, "refused")[0].endswith("pool")
+    assert "pool" in chat(pool_world, "refused")[0]
     assert accounts_hit(pool_world) == ["refused-b"]
 
 
@@ -271,3 +275,83 @@ def test_idle_time_between_chunks_is_limited_per_upstream(emulator: EmulatorServ
                 pass
         assert time.monotonic() - started < 2.0
         assert "stopped answering" in str(exc.value)
+
+
+@pytest.fixture(scope="module")
+def affinity_world(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    workdir = tmp_path_factory.mktemp("affinity")
+    ups = [
+        {
+            "name": f"aff-{i}",
+            "platform": "anthropic",
+            "base_url": emulator.url,
+            "api_key": f"key-aff-{i}",
+            "timeouts": {"first_byte": 1.0},
+        }
+        for i in range(3)
+    ]
+    config = {
+        "database_url": f"sqlite+aiosqlite:///{workdir / 'aff.db'}",
+        "usage_flush_interval": 0.2,
+        "upstreams": ups,
+        "groups": [{"name": "aff", "platform": "anthropic", "upstreams": [u["name"] for u in ups]}],
+    }
+    gw = GatewayServer(workdir, config)
+    keys = seed_keys(gw.config_path, ["aff"])
+    with gw:
+        yield World(gw, emulator, keys, workdir / "aff.db")
+
+
+def claude(world: World, session: str, text: str = "hi") -> None:
+    import anthropic
+
+    c = anthropic.Anthropic(
+        api_key=world.keys["aff"],
+        base_url=world.gateway.url,
+        max_retries=0,
+        default_headers={"x-claude-code-session-id": session},
+    )
+    c.messages.create(model="claude-opus-4-7", max_tokens=5, messages=[{"role": "user", "content": text}])
+
+
+def test_affinity_holds_across_20_calls_and_moves_when_its_account_fails(affinity_world: World) -> None:
+    for _ in range(20):
+        claude(affinity_world, "session-one")
+    hits = accounts_hit(affinity_world)
+    assert len(hits) == 20 and len(set(hits)) == 1, hits
+    pinned = hits[0]
+    # Other sessions spread over the pool (three accounts, equal weights).
+    for i in range(12):
+        claude(affinity_world, f"other-{i}")
+    assert len(set(accounts_hit(affinity_world)[20:])) > 1
+    affinity_world.emulator.reset()
+    affinity_world.emulator.script({"status": 529})  # the pinned account fails once: it cools down
+    claude(affinity_world, "session-one")
+    moved = accounts_hit(affinity_world)
+    assert moved[0] == pinned and moved[1] != pinned
+    for _ in range(5):
+        claude(affinity_world, "session-one")
+    assert set(accounts_hit(affinity_world)[2:]) == {moved[1]}  # the session stays on its new account
+    time.sleep(0.5)  # let the batch writer flush
+    rows = [r for r in affinity_world.usage_rows() if r["session"] == "h:session-one"]
+    assert len(rows) >= 26 and rows[-1]["account_name"] == moved[1] and rows[0]["account_name"] == pinned
+
+
+def test_the_session_comes_from_the_first_source_present() -> None:
+    from torouter.routing.affinity import session_of
+
+    meta = {"metadata": {"user_id": '{"device_id":"d","session_id":"s-meta"}'}, "prompt_cache_key": "pck"}
+    assert session_of([(b"x-claude-code-session-id", b"cc")], meta) == "h:cc"
+    assert session_of([(b"session_id", b"codex")], meta) == "h:codex"
+    assert session_of([], meta) == "m:s-meta"
+    assert session_of([(b"x-session-affinity", b"mine")], {"prompt_cache_key": "pck"}) == "p:pck"
+    assert session_of([(b"x-session-affinity", b"mine")], {}) == "a:mine"
+    one = session_of(
+        [],
+        {"system": "s", "messages": [{"role": "user", "content": "first"}, {"role": "user", "content": "x"}]},
+    )
+    two = session_of(
+        [],
+        {"system": "s", "messages": [{"role": "user", "content": "first"}, {"role": "user", "content": "y"}]},
+    )
+    assert one == two and one.startswith("c:")

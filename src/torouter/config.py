@@ -83,6 +83,7 @@ class Settings:
     responses_retention: float = 30 * 86400.0  # seconds a stored Responses answer is kept
     max_attempts: int = 3  # accounts one call may try before it fails
     retry_deadline: float = 60.0  # no new attempt starts this many seconds after the call began
+    affinity_ttl: float = 3600.0  # seconds an idle conversation stays pinned to its account
     log_level: str = "info"
     upstreams: list[UpstreamConfig] = field(default_factory=list)
     groups: list[GroupConfig] = field(default_factory=list)
@@ -314,6 +315,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         responses_retention=_duration(r, "responses_retention", 30 * 86400.0),
         max_attempts=r.num("max_attempts", 3, minimum=1, integer=True),
         retry_deadline=r.num("retry_deadline", 60.0, minimum=0.1),
+        affinity_ttl=_duration(r, "affinity_ttl", 3600.0),
         log_level=r.str("log_level", "info") or "info",
         upstreams=ups,
         groups=groups,

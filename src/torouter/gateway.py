@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from torouter.accounting.usage import UsageWriter
 from torouter.catalog import Catalog
 from torouter.config import Settings
+from torouter.routing.affinity import Affinity
 from torouter.routing.health import Health
 from torouter.store.db import make_engine, migrate, sessionmaker
 from torouter.store.responses import ResponseStore
@@ -27,6 +28,7 @@ class Gateway:
         self.usage = UsageWriter(self.sessions, settings.usage_flush_interval)
         self.client = UpstreamClient()
         self.health = Health()
+        self.affinity = Affinity(settings.affinity_ttl)
         self.catalog.on_reload.append(self.health.sync)
         self.responses = ResponseStore(
             self.sessions, settings.responses_retention, settings.usage_flush_interval

@@ -94,6 +94,7 @@ def usage_row(
     ttft_ms: float | None,
     attempts: int,
     error: str | None = None,
+    session: str | None = None,
 ) -> dict[str, Any]:
     u = usage or Usage()
     return {
@@ -120,4 +121,5 @@ def usage_row(
         "latency_ms": latency_ms,
         "ttft_ms": ttft_ms,
         "attempts": attempts,
+        "session": session[:200] if session else None,
     }

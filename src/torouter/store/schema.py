@@ -115,6 +115,7 @@ class UsageRecord(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     ttft_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
+    session: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the affinity session, if pinned
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 

@@ -12,6 +12,7 @@ from torouter.auth import authenticate, without_key_param
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import anthropic_betas, anthropic_messages
+from torouter.routing.affinity import session_of
 from torouter.routing.models import listed_models, resolve
 from torouter.surfaces import codecs
 from torouter.surfaces.asgi import Receive, Scope, Send, header_values, parse_json, read_body, send_response
@@ -70,6 +71,8 @@ class Messages:
             call.model = body["model"]
             group = key.group
             target, accounts = resolve(group, call.model, key.allowed_models)
+            if len(accounts) > 1:  # affinity matters only where there is a choice
+                call.session = session_of(scope["headers"], body)
             call.stream = not self.count_tokens and body.get("stream") is True
             if group.platform != "anthropic":
                 platform_of(group.platform)  # refuses a platform with no codec before any upstream call

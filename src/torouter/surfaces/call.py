@@ -31,6 +31,7 @@ class Call:
         "model",
         "receive",
         "request_id",
+        "session",
         "stream",
         "surface",
         "t0",
@@ -51,6 +52,7 @@ class Call:
         self.stream = False
         self.attempts = 0
         self.receive: Receive | None = None  # set by the surface, so a relay can see the client leave
+        self.session: str | None = None  # the conversation, for session affinity (multi-account groups)
 
     def record(
         self,
@@ -83,5 +85,6 @@ class Call:
                 ttft_ms=(first_byte_at - self.t0) * 1000 if first_byte_at else None,
                 attempts=self.attempts,
                 error=error,
+                session=self.session,
             )
         )

@@ -13,6 +13,7 @@ from torouter.auth import authenticate, without_key_param
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import embeddings, gemini, gemini_request
+from torouter.routing.affinity import session_of
 from torouter.routing.models import listed_models, resolve
 from torouter.surfaces import codecs
 from torouter.surfaces.asgi import JSON, Receive, Scope, Send, parse_json, read_body, send_response
@@ -103,6 +104,8 @@ class ModelAction:
             call.model = model
             group = key.group
             upstream_target, accounts = resolve(group, model, key.allowed_models)
+            if len(accounts) > 1:  # affinity matters only where there is a choice
+                call.session = session_of(scope["headers"], body)
             call.stream = action == "streamGenerateContent"
             if ACTIONS[action] == "generate":
                 gemini.check_request(body)

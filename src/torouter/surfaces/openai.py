@@ -8,6 +8,7 @@ from torouter.auth import authenticate
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import openai_chat
+from torouter.routing.affinity import session_of
 from torouter.routing.models import listed_models, resolve
 from torouter.surfaces import codecs
 from torouter.surfaces.asgi import Receive, Scope, Send, parse_json, read_body, send_response
@@ -46,6 +47,8 @@ class ChatCompletions:
             call.model = body["model"]
             group = key.group
             target, accounts = resolve(group, call.model, key.allowed_models)
+            if len(accounts) > 1:  # affinity matters only where there is a choice
+                call.session = session_of(scope["headers"], body)
             call.stream = body.get("stream") is True
             if group.platform not in OPENAI_LIKE:
                 platform_of(group.platform)  # refuses a platform with no codec before any upstream call

@@ -45,6 +45,11 @@ async def open_upstream(
         gw = call.gw
         deadline = time.monotonic() + gw.settings.retry_deadline
         candidates = order_candidates(accounts, health=gw.health)
+        key = call.key
+        if call.session is not None and key is not None and len(candidates) > 1:
+            # A pinned account that is still usable goes first: the conversation's cache lives there.
+            pinned = gw.affinity.pinned(key.id, call.session)
+            candidates.sort(key=lambda a: a.id != pinned)
         outcome = await send_upstream(
             gw.client, candidates, build, gw.health, gw.settings.max_attempts, deadline
         )
@@ -64,6 +69,8 @@ async def open_upstream(
         await send_error(send, wire, err, call.request_id)
         call.record(err.status, error=err.code)
         return None
+    if call.session is not None and call.key is not None:
+        call.gw.affinity.pin(call.key.id, call.session, account.id)
     return outcome
 
 

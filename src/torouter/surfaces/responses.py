@@ -20,6 +20,7 @@ from torouter.catalog import KeyEntry
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import openai_chat, responses, responses_codec, responses_request, responses_stream
+from torouter.routing.affinity import session_of
 from torouter.routing.models import resolve
 from torouter.surfaces.asgi import Receive, Scope, Send, parse_json, read_body, send_response
 from torouter.surfaces.call import Call, new_request_id
@@ -98,6 +99,8 @@ class Responses:
             call.stream = body.get("stream") is True
             group = key.group
             target, accounts = resolve(group, call.model, key.allowed_models)
+            if len(accounts) > 1:  # affinity matters only where there is a choice
+                call.session = session_of(scope["headers"], body)
             if group.platform == "openai":
                 fwd = Forward(
                     path="/responses",
