@@ -170,7 +170,10 @@ class Catalog:
         self._marker = marker
         self.loaded_at = time.time()
         for hook in self.on_reload:
-            hook(self.snapshot)
+            try:
+                hook(self.snapshot)
+            except Exception:  # a listener's bug must not stop the catalog from serving
+                log.exception("catalog reload hook failed")
         return True
 
     async def start(self) -> None:

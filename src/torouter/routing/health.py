@@ -26,7 +26,7 @@ class AccountHealth:
     failures: int = 0
     cooldown_until: float = 0.0
     disabled_reason: str | None = None
-    disabled_at: float = 0.0
+    changed_at: float = 0.0
 
 
 class Health:
@@ -62,29 +62,27 @@ class Health:
         h = self._by_id.setdefault(account.id, AccountHealth())
         if status in (401, 403):
             h.disabled_reason = f"upstream answered {status}: {reason}".strip(": ")[:300]
-            h.disabled_at = time.time()
-            self._dirty[account.id] = ("disabled", h.disabled_reason, None)
+            h.changed_at = time.time()
+            self._dirty[account.id] = ("disabled", h.disabled_reason, h.changed_at)
             log.warning("upstream account %s disabled: %s", account.name, h.disabled_reason)
             return
         h.failures += 1
+        h.changed_at = time.time()
         delay = retry_after if retry_after is not None else min(self.cap, self.base * 2 ** (h.failures - 1))
         h.cooldown_until = time.time() + delay
         self._dirty[account.id] = ("cooldown", reason[:300] or None, h.cooldown_until)
         log.info("upstream account %s cools down for %.1fs (%s)", account.name, delay, reason or status)
 
     def sync(self, snapshot: Snapshot) -> None:
-        """After a catalog reload: an account an admin re-enabled since it was disabled starts afresh.
+        """After a catalog reload: an account an admin edited since its last failure starts afresh.
 
-        The health writer changes a row's status without touching updated_at, so only an admin's
-        edit (torouter upstreams enable, the config, the admin API) moves it past disabled_at.
+        The health writer changes a row without touching updated_at, so only an admin's edit
+        (torouter upstreams enable, the config, the admin API) moves it past changed_at; that
+        ends a disable and a cooldown alike.
         """
         for account_id, h in list(self._by_id.items()):
             account = snapshot.accounts.get(account_id)
-            if account is None or (
-                h.disabled_reason is not None
-                and account.status == "active"
-                and account.updated_at > h.disabled_at
-            ):
+            if account is None or (account.status == "active" and account.updated_at > h.changed_at):
                 del self._by_id[account_id]
 
     async def start(self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0) -> None:
@@ -103,15 +101,17 @@ class Health:
         changes, self._dirty = self._dirty, {}
         async with self._sessions() as session, session.begin():
             for account_id, (status, reason, until) in changes.items():
-                await session.execute(
-                    update(UpstreamAccount)
-                    .where(UpstreamAccount.id == account_id)
-                    .values(
-                        status="disabled" if status == "disabled" else "active",
-                        status_reason=reason,
-                        cooldown_until=until,
+                row = update(UpstreamAccount).where(UpstreamAccount.id == account_id)
+                if status == "disabled":
+                    await session.execute(
+                        row.values(status="disabled", status_reason=reason, cooldown_until=None)
                     )
-                )
+                else:  # never overwrite an admin's disable with a cooldown or a recovery
+                    await session.execute(
+                        row.where(UpstreamAccount.status == "active").values(
+                            status_reason=reason, cooldown_until=until
+                        )
+                    )
 
     async def stop(self) -> None:
         if self._task is not None:
