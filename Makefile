@@ -19,7 +19,14 @@ install-test: $(BIN)/python
 serve: install
 	$(BIN)/torouter serve $(if $(CONFIG),--config $(CONFIG),)
 
-test: install-test
+# The coding agents the tests drive (Claude Code, Codex CLI, Gemini CLI); skipped without npm.
+CLIENTS := tests/clients/node_modules/.installed
+$(CLIENTS): tests/clients/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the Claude Code, Codex and Gemini CLI tests will skip"; fi
+
+test: install-test $(CLIENTS)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
