@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -15,12 +15,38 @@ from torouter.routing.models import upstream_model_for
 from torouter.surfaces.asgi import Send, send_response
 from torouter.surfaces.call import Call
 from torouter.surfaces.passthrough import Wire, open_upstream, send_error
+from torouter.upstreams.call import Outcome
 from torouter.upstreams.platforms import auth_headers, url_for
 
 log = logging.getLogger("torouter.oneshot")
+T = TypeVar("T")
 
 # (path after the platform's base URL, body) for one account and its model name
 BodyBuilder = Callable[[Account, str], tuple[str, dict[str, Any]]]
+
+
+async def read_answer(
+    call: Call, wire: Wire, send: Send, outcome: Outcome, convert: Callable[[Any], T]
+) -> T | None:
+    """Read a whole upstream answer and convert it; an unreadable one becomes a 502 and None."""
+    resp = outcome.response
+    assert resp is not None
+    try:
+        data = await resp.read()
+    finally:
+        resp.release()
+    try:
+        return convert(orjson.loads(data))
+    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("undecodable answer from %s: %s", outcome.account.name, type(exc).__name__)
+        err = GatewayError(
+            "bad_gateway",
+            "The upstream sent an answer the gateway could not read.",
+            code="upstream_malformed",
+        )
+        await send_error(send, wire, err, call.request_id)
+        call.record(err.status, error=err.code)
+        return None
 
 
 async def call_json(
@@ -43,23 +69,8 @@ async def call_json(
     outcome = await open_upstream(call, wire, send, accounts, target, build)
     if outcome is None:
         return
-    account, resp = outcome.account, outcome.response
-    assert resp is not None
-    try:
-        data = await resp.read()
-    finally:
-        resp.release()
-    try:
-        answer = convert(orjson.loads(data))
-    except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        log.warning("undecodable answer from %s: %s", account.name, type(exc).__name__)
-        err = GatewayError(
-            "bad_gateway",
-            "The upstream sent an answer the gateway could not read.",
-            code="upstream_malformed",
-        )
-        await send_error(send, wire, err, call.request_id)
-        call.record(err.status, error=err.code)
+    answer = await read_answer(call, wire, send, outcome, convert)
+    if answer is None:
         return
     await send_response(
         send, 200, orjson.dumps(answer), headers=[(wire.request_id_header.encode(), call.request_id.encode())]

@@ -12,11 +12,11 @@ import orjson
 
 from torouter import hub
 from torouter.catalog import Account
-from torouter.errors import GatewayError
 from torouter.routing.models import upstream_model_for
 from torouter.surfaces.asgi import JSON, Send
 from torouter.surfaces.call import Call
-from torouter.surfaces.passthrough import Wire, open_upstream, send_error
+from torouter.surfaces.oneshot import read_answer
+from torouter.surfaces.passthrough import Wire, open_upstream
 from torouter.surfaces.relay import relay_stream
 from torouter.upstreams.platforms import auth_headers, url_for
 
@@ -127,21 +127,8 @@ async def translate(
         status = 499 if result.error == "client_disconnected" else 502 if failed else 200
         call.record(status, result.usage, result.first_byte_at, result.error or tap.error)
         return
-    try:
-        data = await resp.read()
-    finally:
-        resp.release()
-    try:
-        answer = platform.codec.decode_response(orjson.loads(data))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        log.warning("undecodable answer from %s: %s", account.name, type(exc).__name__)
-        err = GatewayError(
-            "bad_gateway",
-            "The upstream sent an answer the gateway could not read.",
-            code="upstream_malformed",
-        )
-        await send_error(send, wire, err, call.request_id)
-        call.record(err.status, error=err.code)
+    answer = await read_answer(call, wire, send, outcome, platform.codec.decode_response)
+    if answer is None:
         return
     body = orjson.dumps(client.encode_response(answer, call.model))
     await send(
