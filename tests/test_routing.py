@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -355,3 +356,47 @@ def test_the_session_comes_from_the_first_source_present() -> None:
         {"system": "s", "messages": [{"role": "user", "content": "first"}, {"role": "user", "content": "y"}]},
     )
     assert one == two and one.startswith("c:")
+
+
+def test_session_pins_survive_a_restart(emulator: EmulatorServer, tmp_path: Path) -> None:
+    ups = [
+        {"name": f"p{i}", "platform": "anthropic", "base_url": emulator.url, "api_key": f"key-p{i}"}
+        for i in range(3)
+    ]
+    config = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'pins.db'}",
+        "usage_flush_interval": 0.2,
+        "upstreams": ups,
+        "groups": [{"name": "g", "platform": "anthropic", "upstreams": [u["name"] for u in ups]}],
+    }
+    gw = GatewayServer(tmp_path, config)
+    keys = seed_keys(gw.config_path, ["g"])
+    world = World(gw, emulator, keys, tmp_path / "pins.db")
+    with gw:
+        for _ in range(3):
+            claude_on(world, "g", "kept-session")
+    pinned = set(accounts_hit(world))
+    assert len(pinned) == 1
+    with sqlite3.connect(tmp_path / "pins.db") as db:
+        assert (
+            db.execute("SELECT count(*) FROM session_pins WHERE session = 'h:kept-session'").fetchone()[0]
+            == 1
+        )
+    emulator.reset()
+    with GatewayServer(tmp_path / "again", {**config}) as gw2:  # a new process on the same store
+        world2 = World(gw2, emulator, keys, tmp_path / "pins.db")
+        for _ in range(10):
+            claude_on(world2, "g", "kept-session")
+    assert set(accounts_hit(world2)) == pinned
+
+
+def claude_on(world: World, group: str, session: str) -> None:
+    import anthropic
+
+    c = anthropic.Anthropic(
+        api_key=world.keys[group],
+        base_url=world.gateway.url,
+        max_retries=0,
+        default_headers={"x-claude-code-session-id": session},
+    )
+    c.messages.create(model="claude-opus-4-7", max_tokens=5, messages=[{"role": "user", "content": "hi"}])

@@ -40,6 +40,7 @@ class Gateway:
         await self.usage.start()
         await self.responses.start()
         await self.health.start(self.sessions, settings_interval(self.settings))
+        await self.affinity.start(self.sessions, settings_interval(self.settings))
         log.info(
             "ToRouter ready: %d groups, %d upstream accounts, %d keys",
             len(self.catalog.snapshot.groups),
@@ -52,6 +53,7 @@ class Gateway:
         await self.usage.stop()
         await self.responses.stop()
         await self.health.stop()
+        await self.affinity.stop()
         await self.client.close()
         await self.engine.dispose()
 

@@ -4,17 +4,24 @@ The session is named by the first of: Claude Code's x-claude-code-session-id hea
 session_id header, the session_id inside Anthropic's metadata.user_id (Claude Code sends a JSON
 string there), OpenAI's prompt_cache_key, an x-session-affinity header, or else a hash of the
 system prompt and the first message. Pins are per API key and expire after `ttl` seconds idle.
-They live in this process (see docs/routing.md for what that means with several workers).
+They are read from memory on the hot path; new and moved pins are written to the store in the
+background and loaded again at start-up, so a restart keeps conversations where they were.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 from collections import OrderedDict
 from typing import Any
 
 import orjson
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from torouter.store.schema import SessionPin
 
 _HEADERS = (b"x-claude-code-session-id", b"session_id", b"session-id")
 
@@ -57,6 +64,9 @@ class Affinity:
         self.ttl = ttl
         self._max = max_pins
         self._pins: OrderedDict[tuple[int, str], tuple[int, float]] = OrderedDict()
+        self._dirty: dict[tuple[int, str], tuple[int, float]] = {}
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def pinned(self, key_id: int, session: str) -> int | None:
         entry = self._pins.get((key_id, session))
@@ -70,10 +80,69 @@ class Affinity:
 
     def pin(self, key_id: int, session: str, account_id: int) -> None:
         key = (key_id, session)
-        self._pins[key] = (account_id, time.time() + self.ttl)
+        now = time.time()
+        old = self._pins.get(key)
+        self._pins[key] = (account_id, now + self.ttl)
         self._pins.move_to_end(key)
+        # Write a new or moved pin at once; a kept one only when half its TTL has gone by.
+        if old is None or old[0] != account_id or old[1] - now < self.ttl / 2:
+            self._dirty[key] = self._pins[key]
         while len(self._pins) > self._max:
             self._pins.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._pins)
+
+    async def start(self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0) -> None:
+        """Load the unexpired pins, newest last, then write new ones in the background."""
+        self._sessions = sessions
+        async with sessions() as session:
+            rows = await session.execute(
+                select(SessionPin).where(SessionPin.expires_at > time.time()).order_by(SessionPin.expires_at)
+            )
+            for pin in rows.scalars():
+                self._pins[(pin.key_id, pin.session)] = (pin.account_id, pin.expires_at)
+        while len(self._pins) > self._max:
+            self._pins.popitem(last=False)
+        self._task = asyncio.create_task(self._run(interval), name="torouter-affinity-writer")
+
+    async def _run(self, interval: float) -> None:
+        last_purge = 0.0
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await self.flush()
+                if time.monotonic() - last_purge > 600:
+                    last_purge = time.monotonic()
+                    async with self._sessions() as session, session.begin():  # type: ignore[union-attr]
+                        await session.execute(delete(SessionPin).where(SessionPin.expires_at <= time.time()))
+
+    async def flush(self) -> None:
+        if not self._dirty or self._sessions is None:
+            return
+        batch, self._dirty = self._dirty, {}
+        try:
+            async with self._sessions() as session, session.begin():
+                for key_id, name in batch:  # replace: delete then insert works on SQLite and PostgreSQL alike
+                    await session.execute(
+                        delete(SessionPin).where(SessionPin.key_id == key_id, SessionPin.session == name)
+                    )
+                await session.execute(
+                    insert(SessionPin.__table__),
+                    [
+                        {"key_id": k, "session": n, "account_id": a, "expires_at": e}
+                        for (k, n), (a, e) in batch.items()
+                    ],
+                )
+        except Exception:
+            for key, value in batch.items():  # keep them for the next tick
+                self._dirty.setdefault(key, value)
+            raise
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.flush()

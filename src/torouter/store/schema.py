@@ -132,3 +132,15 @@ class StoredResponse(Base):
     # The conversation so far as Responses input items (what a follow-up call continues from).
     input_items: Mapped[list[Any]] = mapped_column(JSON)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SessionPin(Base):
+    """Session affinity: which account serves a key's conversation, until it expires."""
+
+    __tablename__ = "session_pins"
+    __table_args__ = (Index("ix_session_pins_expires_at", "expires_at"),)
+
+    key_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)
