@@ -303,16 +303,8 @@ def affinity_world(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFa
         yield World(gw, emulator, keys, workdir / "aff.db")
 
 
-def claude(world: World, session: str, text: str = "hi") -> None:
-    import anthropic
-
-    c = anthropic.Anthropic(
-        api_key=world.keys["aff"],
-        base_url=world.gateway.url,
-        max_retries=0,
-        default_headers={"x-claude-code-session-id": session},
-    )
-    c.messages.create(model="claude-opus-4-7", max_tokens=5, messages=[{"role": "user", "content": text}])
+def claude(world: World, session: str) -> None:
+    claude_on(world, "aff", session)
 
 
 def test_affinity_holds_across_20_calls_and_moves_when_its_account_fails(affinity_world: World) -> None:
