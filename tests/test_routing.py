@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import time
@@ -132,6 +133,9 @@ def test_a_failure_before_the_first_byte_moves_to_the_next_account(pool_world: W
     assert accounts_hit(pool_world) == [f"{fault}-a", f"{fault}-b"]
     row = next(r for r in pool_world.usage_rows([rid]) if r["request_id"] == rid)
     assert row["account_name"] == f"{fault}-b" and row["attempts"] == 2 and row["status_code"] == 200
+    log = json.loads(row["attempt_log"])  # every attempt is in the one usage record
+    assert [a["account"] for a in log] == [f"{fault}-a", f"{fault}-b"] and log[1]["status"] == 200
+    assert log[0]["status"] == (int(fault) if fault.isdigit() else 0)
 
 
 def test_connection_refused_moves_on_too(pool_world: World) -> None:

@@ -95,6 +95,7 @@ def usage_row(
     attempts: int,
     error: str | None = None,
     session: str | None = None,
+    attempt_log: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     u = usage or Usage()
     return {
@@ -122,4 +123,5 @@ def usage_row(
         "ttft_ms": ttft_ms,
         "attempts": attempts,
         "session": session[:200] if session else None,
+        "attempt_log": attempt_log,
     }

@@ -116,6 +116,8 @@ class UsageRecord(Base):
     ttft_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     session: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the affinity session, if pinned
+    # Each attempt of a call that failed over: [{"account", "status", "error"}]; null for one attempt.
+    attempt_log: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 

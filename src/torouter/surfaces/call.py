@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from typing import Any
 
 from torouter.accounting.usage import Usage, usage_row
 from torouter.catalog import KeyEntry
@@ -23,6 +24,7 @@ def new_request_id(prefix: str = "req_") -> str:
 class Call:
     __slots__ = (
         "account",
+        "attempt_log",
         "attempts",
         "created",
         "endpoint",
@@ -51,6 +53,7 @@ class Call:
         self.account = ""
         self.stream = False
         self.attempts = 0
+        self.attempt_log: list[dict[str, Any]] | None = None
         self.receive: Receive | None = None  # set by the surface, so a relay can see the client leave
         self.session: str | None = None  # the conversation, for session affinity (multi-account groups)
 
@@ -86,5 +89,6 @@ class Call:
                 attempts=self.attempts,
                 error=error,
                 session=self.session,
+                attempt_log=self.attempt_log,
             )
         )

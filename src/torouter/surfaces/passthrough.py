@@ -17,7 +17,7 @@ from torouter.routing.pool import order_candidates
 from torouter.surfaces.asgi import SSE, Send, error_headers, send_response
 from torouter.surfaces.call import Call
 from torouter.surfaces.relay import Tap, pick_headers, relay_json, relay_stream
-from torouter.upstreams.call import Outcome, RequestBuilder
+from torouter.upstreams.call import Outcome, RequestBuilder, attempt_log
 from torouter.upstreams.call import send as send_upstream
 from torouter.upstreams.errors import from_upstream
 from torouter.upstreams.platforms import auth_headers, url_for
@@ -55,6 +55,7 @@ async def open_upstream(
         )
     except GatewayError as err:
         call.attempts = getattr(err, "attempts", 0)
+        call.attempt_log = getattr(err, "attempt_log", None)
         await send_error(send, wire, err, call.request_id)
         call.record(err.status, error=err.code)
         return None
@@ -62,6 +63,7 @@ async def open_upstream(
     call.account = account.name
     call.upstream_model = upstream_model_for(account, target)
     call.attempts = len(outcome.attempts)
+    call.attempt_log = attempt_log(outcome.attempts)
     resp = outcome.response
     if resp is None or outcome.status >= 400:
         retry_after = resp.headers.get("retry-after") if resp is not None else None

@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -44,9 +44,10 @@ class Outcome:
 class NoUpstreamAnswered(GatewayError):
     """Every candidate failed without an HTTP answer (refused, reset, timed out)."""
 
-    def __init__(self, kind: str, message: str, code: str, attempts: int) -> None:
+    def __init__(self, kind: str, message: str, code: str, attempts: list[Attempt]) -> None:
         super().__init__(kind, message, code=code)
-        self.attempts = attempts
+        self.attempts = len(attempts)
+        self.attempt_log = attempt_log(attempts)
 
 
 RequestBuilder = Callable[[Account], tuple[str, dict[str, str], bytes]]
@@ -138,7 +139,14 @@ async def send(
             return last
     if last is not None:
         return last
-    raise NoUpstreamAnswered(*failure, attempts=len(attempts))
+    raise NoUpstreamAnswered(*failure, attempts=attempts)
+
+
+def attempt_log(attempts: list[Attempt]) -> list[dict[str, Any]] | None:
+    """What each attempt of a call that failed over met; None when the first attempt was the last."""
+    if len(attempts) < 2:
+        return None
+    return [{"account": a.account.name, "status": a.status, "error": a.error} for a in attempts]
 
 
 def retry_after_seconds(value: str | None) -> float | None:
