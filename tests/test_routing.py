@@ -396,3 +396,17 @@ def claude_on(world: World, group: str, session: str) -> None:
         default_headers={"x-claude-code-session-id": session},
     )
     c.messages.create(model="claude-opus-4-7", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+
+
+def test_a_pin_moves_when_its_account_turns_slow(affinity_world: World) -> None:
+    claude(affinity_world, "slowpoke")
+    pinned = accounts_hit(affinity_world)[-1]
+    for i in range(12):  # the other accounts answer quickly meanwhile
+        claude(affinity_world, f"quick-{i}")
+    affinity_world.emulator.reset()
+    affinity_world.emulator.script({"match": {"credential": f"key-{pinned}"}, "delay": 0.8, "times": 10})
+    for _ in range(5):
+        claude(affinity_world, "slowpoke")
+    hits = accounts_hit(affinity_world)
+    assert hits[0] == pinned  # slow once is not enough to move
+    assert hits[-1] != pinned and hits[-2] == hits[-1]  # it moved, and stays on the new account

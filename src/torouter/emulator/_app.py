@@ -68,7 +68,7 @@ class Dispatcher:
         streaming = ":streamGenerateContent" in request.url.path or (
             isinstance(body, dict) and body.get("stream") is True
         )
-        step = self.state.take_step(request.url.path, vendor.model_of(request, body), streaming)
+        step = self.state.take_step(request.url.path, vendor.model_of(request, body), streaming, key)
         try:
             answer = await self._answer(request, vendor, handler, body, step, request_id)
         except VendorError as error:

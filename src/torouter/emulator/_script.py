@@ -20,7 +20,7 @@ class StepError(ValueError):
 class Step:
     """One scripted answer, queued with `POST /_emulator/script {"steps": [...]}`.
 
-    match {path: substring, model: exact, stream: bool} picks requests; times N applies it to N of them.
+    match {path: substring, model: exact, stream: bool, credential: exact} picks requests; times N applies it to N of them.
     status/error/headers answer an error in the vendor's shape; raw sends any body; replay sends a
     file from the specs folder. text/tool_calls/thinking/usage/stop_reason shape a normal answer.
     Usage keys are totals as OpenAI counts them: input_tokens includes cached_tokens and
@@ -68,11 +68,14 @@ class Step:
             raise StepError("times must be at least 1")
         return step
 
-    def fits(self, path: str, model: str | None, stream: bool = False) -> bool:
+    def fits(self, path: str, model: str | None, stream: bool = False, credential: str | None = None) -> bool:
         wanted_path = self.match.get("path")
         wanted_model = self.match.get("model")
         wanted_stream = self.match.get("stream")
+        wanted_key = self.match.get("credential")  # tells a gateway's upstream accounts apart
         if wanted_path is not None and wanted_path not in path:
+            return False
+        if wanted_key is not None and wanted_key != credential:
             return False
         if wanted_stream is not None and bool(wanted_stream) != stream:
             return False
@@ -96,10 +99,12 @@ class ControlState:
         with self._lock:
             self._steps.extend(steps)
 
-    def take_step(self, path: str, model: str | None, stream: bool = False) -> Step | None:
+    def take_step(
+        self, path: str, model: str | None, stream: bool = False, credential: str | None = None
+    ) -> Step | None:
         with self._lock:
             for index, step in enumerate(self._steps):
-                if step.fits(path, model, stream):
+                if step.fits(path, model, stream, credential):
                     step.times -= 1
                     if step.times <= 0:
                         del self._steps[index]

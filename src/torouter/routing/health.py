@@ -21,12 +21,18 @@ from torouter.store.schema import UpstreamAccount
 log = logging.getLogger("torouter.health")
 
 
+SMOOTHING = 0.3  # weight of the newest sample in the moving average of waits
+SLOW_FACTOR = 3.0  # a pinned account this many times slower than the best other loses the pin
+SLOW_FLOOR = 0.5  # seconds: below this nobody is slow
+
+
 @dataclass(slots=True)
 class AccountHealth:
     failures: int = 0
     cooldown_until: float = 0.0
     disabled_reason: str | None = None
     changed_at: float = 0.0
+    wait: float | None = None  # moving average of seconds to the answer's headers
 
 
 class Health:
@@ -49,8 +55,12 @@ class Health:
         h = self._by_id.get(account.id)
         return h.cooldown_until if h is not None and h.disabled_reason is None else float("inf")
 
-    def succeeded(self, account: Account) -> None:
+    def succeeded(self, account: Account, wait: float | None = None) -> None:
         h = self._by_id.get(account.id)
+        if wait is not None:
+            if h is None:
+                h = self._by_id[account.id] = AccountHealth()
+            h.wait = wait if h.wait is None else h.wait + SMOOTHING * (wait - h.wait)
         if h is not None and (h.failures or h.cooldown_until):
             h.failures, h.cooldown_until = 0, 0.0
             self._dirty[account.id] = ("active", None, None)
@@ -72,6 +82,18 @@ class Health:
         h.cooldown_until = time.time() + delay
         self._dirty[account.id] = ("cooldown", reason[:300] or None, h.cooldown_until)
         log.info("upstream account %s cools down for %.1fs (%s)", account.name, delay, reason or status)
+
+    def slow(self, account: Account, others: list[Account]) -> bool:
+        """Much slower to answer than the best of the others: a pin to it is not worth keeping."""
+        h = self._by_id.get(account.id)
+        if h is None or h.wait is None or h.wait < SLOW_FLOOR:
+            return False
+        waits = [
+            o.wait
+            for o in (self._by_id.get(a.id) for a in others if a.id != account.id)
+            if o and o.wait is not None
+        ]
+        return bool(waits) and h.wait > SLOW_FACTOR * min(waits)
 
     def sync(self, snapshot: Snapshot) -> None:
         """After a catalog reload: an account an admin edited since its last failure starts afresh.

@@ -49,7 +49,9 @@ async def open_upstream(
         if call.session is not None and key is not None and len(candidates) > 1:
             # A pinned account that is still usable goes first: the conversation's cache lives there.
             pinned = gw.affinity.pinned(key.id, call.session)
-            candidates.sort(key=lambda a: a.id != pinned)
+            first = next((a for a in candidates if a.id == pinned), None)
+            if first is not None and not gw.health.slow(first, candidates):  # a slow account loses the pin
+                candidates.sort(key=lambda a: a.id != pinned)
         outcome = await send_upstream(
             gw.client, candidates, build, gw.health, gw.settings.max_attempts, deadline
         )

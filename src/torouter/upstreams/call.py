@@ -54,7 +54,7 @@ RequestBuilder = Callable[[Account], tuple[str, dict[str, str], bytes]]
 
 
 class HealthReport(Protocol):
-    def succeeded(self, account: Account) -> None: ...
+    def succeeded(self, account: Account, wait: float | None = None) -> None: ...
 
     def failed(
         self, account: Account, status: int, retry_after: float | None = None, reason: str = ""
@@ -93,6 +93,7 @@ async def send(
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=account.connect_timeout, sock_read=max(first_byte, idle)
         )
+        sent_at = time.perf_counter()
         try:
             if first_byte < idle:  # the headers must come sooner than the gaps between chunks may last
                 async with asyncio.timeout(first_byte):
@@ -117,7 +118,7 @@ async def send(
         if resp.status < 400:
             attempts.append(Attempt(account, resp.status))
             if health is not None:
-                health.succeeded(account)
+                health.succeeded(account, time.perf_counter() - sent_at)
             return Outcome(account, resp, resp.status, attempts=attempts, started=started)
         try:
             data = await resp.read()
