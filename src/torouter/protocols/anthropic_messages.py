@@ -8,6 +8,7 @@ import orjson
 
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
+from torouter.protocols.checks import mistyped
 from torouter.protocols.sse import EventSplitter, event_data, event_json, events_with
 
 # kind -> Anthropic error `type`
@@ -82,12 +83,9 @@ def check_request(body: Any, *, count_tokens: bool = False) -> dict[str, Any]:
             raise GatewayError("invalid_request", f"messages.{i}.content: Field required")
     if not count_tokens and body.get("max_tokens") is None:
         raise GatewayError("invalid_request", "max_tokens: Field required")
-    for name, (types, what) in _FIELD_TYPES.items():
-        value = body.get(name)
-        if value is not None and (
-            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        ):
-            raise GatewayError("invalid_request", f"{name}: Input should be {what}")
+    wrong = mistyped(body, _FIELD_TYPES)
+    if wrong is not None:
+        raise GatewayError("invalid_request", f"{wrong[0]}: Input should be {wrong[1]}")
     return body
 
 

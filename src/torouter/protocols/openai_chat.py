@@ -8,6 +8,7 @@ import orjson
 
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
+from torouter.protocols.checks import mistyped
 from torouter.protocols.sse import EventSplitter, event_data, events_with
 
 # kind -> OpenAI error `type`
@@ -122,17 +123,15 @@ def check_request(body: Any) -> dict[str, Any]:
                 param=f"messages[{i}].role",
                 code="missing_required_parameter",
             )
-    for name, (types, what) in _FIELD_TYPES.items():
-        value = body.get(name)
-        if value is not None and (
-            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        ):
-            raise GatewayError(
-                "invalid_request",
-                f"Invalid type for '{name}': expected {what}, got {json_kind(value)}.",
-                param=name,
-                code="invalid_type",
-            )
+    wrong = mistyped(body, _FIELD_TYPES)
+    if wrong is not None:
+        name, what, value = wrong
+        raise GatewayError(
+            "invalid_request",
+            f"Invalid type for '{name}': expected {what}, got {json_kind(value)}.",
+            param=name,
+            code="invalid_type",
+        )
     return body
 
 

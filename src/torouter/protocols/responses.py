@@ -16,6 +16,7 @@ import orjson
 from torouter import hub
 from torouter.errors import GatewayError
 from torouter.protocols import openai_chat
+from torouter.protocols.checks import mistyped
 from torouter.protocols.sse import EventSplitter, event_data, event_json, events_with
 
 # The same `{"error": {message, type, param, code}}` body as Chat Completions.
@@ -88,14 +89,12 @@ def check_request(body: Any) -> dict[str, Any]:
                 f"Invalid type for 'input[{i}]': expected an object, got {openai_chat.json_kind(item)}.",
                 f"input[{i}]",
             )
-    for name, (types, what) in _FIELD_TYPES.items():
-        value = body.get(name)
-        if value is not None and (
-            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        ):
-            raise _invalid(
-                f"Invalid type for '{name}': expected {what}, got {openai_chat.json_kind(value)}.", name
-            )
+    wrong = mistyped(body, _FIELD_TYPES)
+    if wrong is not None:
+        name, what, value = wrong
+        raise _invalid(
+            f"Invalid type for '{name}': expected {what}, got {openai_chat.json_kind(value)}.", name
+        )
     return body
 
 

@@ -1,0 +1,19 @@
+"""Request checks shared by the protocols: only the wording of the error is each protocol's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FieldTypes = dict[str, tuple[tuple[type, ...], str]]
+
+
+def mistyped(body: dict[str, Any], table: FieldTypes) -> tuple[str, str, Any] | None:
+    """The first field whose value has the wrong JSON type: (name, what it should be, value)."""
+    for name, (types, what) in table.items():
+        value = body.get(name)
+        # bool is an int in Python, but not in JSON: true is no valid max_tokens.
+        if value is not None and (
+            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        ):
+            return name, what, value
+    return None
