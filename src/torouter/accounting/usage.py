@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torouter.hub import Usage
 from torouter.store.schema import UsageRecord
+from torouter.writer import BackgroundWriter
 
 __all__ = ["Usage", "UsageWriter", "usage_row"]
 
@@ -19,18 +20,17 @@ log = logging.getLogger("torouter.usage")
 _INSERT = insert(UsageRecord.__table__)
 
 
-class UsageWriter:
+class UsageWriter(BackgroundWriter):
     """Collects usage rows and flushes them every `interval` seconds, or sooner when many wait."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0, batch: int = 1000
     ) -> None:
+        super().__init__(interval, "torouter-usage-writer")
         self._sessions = sessions
-        self._interval = interval
         self._batch = batch
         self._rows: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.written = 0
 
     def submit(self, row: dict[str, Any]) -> None:
@@ -43,14 +43,12 @@ class UsageWriter:
         return len(self._rows)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="torouter-usage-writer")
+        self.start_writing()
 
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
-            self._wake.clear()
-            await self.flush()
+    async def wait(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._interval)
+        self._wake.clear()
 
     async def flush(self) -> None:
         while self._rows:
@@ -60,18 +58,14 @@ class UsageWriter:
                     # Core executemany: the ORM's bulk path costs several times more per row.
                     await session.execute(_INSERT, rows)
                 self.written += len(rows)
+            except asyncio.CancelledError:
+                self._rows[:0] = rows  # put back: stop() flushes them
+                raise
             except Exception as exc:
                 # Put them back so a passing store outage loses nothing; the next tick retries.
                 self._rows[:0] = rows
                 log.warning("usage flush of %d rows failed (%s); will retry", len(rows), type(exc).__name__)
                 return
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
 
 
 def usage_row(

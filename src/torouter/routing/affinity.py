@@ -10,8 +10,6 @@ background and loaded again at start-up, so a restart keeps conversations where 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import time
 from collections import OrderedDict
@@ -22,6 +20,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torouter.store.schema import SessionPin
+from torouter.writer import BackgroundWriter
 
 _HEADERS = (b"x-claude-code-session-id", b"session_id", b"session-id")
 
@@ -57,16 +56,17 @@ def _conversation_hash(body: Any) -> str:
     return hashlib.blake2b(orjson.dumps([system, first], default=str), digest_size=12).hexdigest()
 
 
-class Affinity:
+class Affinity(BackgroundWriter):
     """(key id, session) -> account id, with an idle TTL and a bound on the number of pins."""
 
     def __init__(self, ttl: float = 3600.0, max_pins: int = 200_000) -> None:
+        super().__init__(1.0, "torouter-affinity-writer")
         self.ttl = ttl
         self._max = max_pins
         self._pins: OrderedDict[tuple[int, str], tuple[int, float]] = OrderedDict()
         self._dirty: dict[tuple[int, str], tuple[int, float]] = {}
         self._sessions: async_sessionmaker[AsyncSession] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._last_purge = 0.0
 
     def pinned(self, key_id: int, session: str) -> int | None:
         entry = self._pins.get((key_id, session))
@@ -104,18 +104,15 @@ class Affinity:
                 self._pins[(pin.key_id, pin.session)] = (pin.account_id, pin.expires_at)
         while len(self._pins) > self._max:
             self._pins.popitem(last=False)
-        self._task = asyncio.create_task(self._run(interval), name="torouter-affinity-writer")
+        self._interval = interval
+        self.start_writing()
 
-    async def _run(self, interval: float) -> None:
-        last_purge = 0.0
-        while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                await self.flush()
-                if time.monotonic() - last_purge > 600:
-                    last_purge = time.monotonic()
-                    async with self._sessions() as session, session.begin():  # type: ignore[union-attr]
-                        await session.execute(delete(SessionPin).where(SessionPin.expires_at <= time.time()))
+    async def tick(self) -> None:
+        await self.flush()
+        if self._sessions is not None and time.monotonic() - self._last_purge > 600:
+            self._last_purge = time.monotonic()
+            async with self._sessions() as session, session.begin():
+                await session.execute(delete(SessionPin).where(SessionPin.expires_at <= time.time()))
 
     async def flush(self) -> None:
         if not self._dirty or self._sessions is None:
@@ -134,15 +131,7 @@ class Affinity:
                         for (k, n), (a, e) in batch.items()
                     ],
                 )
-        except Exception:
-            for key, value in batch.items():  # keep them for the next tick
+        except BaseException:  # cancelled or failed: keep them for the next round
+            for key, value in batch.items():
                 self._dirty.setdefault(key, value)
             raise
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(Exception):
-            await self.flush()

@@ -6,8 +6,6 @@ the background so `torouter upstreams list` (and other replicas, on their next r
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torouter.catalog import Account, Snapshot
 from torouter.store.schema import UpstreamAccount
+from torouter.writer import BackgroundWriter
 
 log = logging.getLogger("torouter.health")
 
@@ -35,14 +34,14 @@ class AccountHealth:
     wait: float | None = None  # moving average of seconds to the answer's headers
 
 
-class Health:
+class Health(BackgroundWriter):
     def __init__(self, base: float = 1.0, cap: float = 300.0) -> None:
+        super().__init__(1.0, "torouter-health-writer")
         self.base = base
         self.cap = cap
         self._by_id: dict[int, AccountHealth] = {}
         self._dirty: dict[int, tuple[str, str | None, float | None]] = {}
         self._sessions: async_sessionmaker[AsyncSession] | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def state(self, account: Account) -> AccountHealth | None:
         return self._by_id.get(account.id)
@@ -109,24 +108,31 @@ class Health:
 
     async def start(self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0) -> None:
         self._sessions = sessions
-        self._task = asyncio.create_task(self._run(interval), name="torouter-health-writer")
-
-    async def _run(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                await self.flush()
+        self._interval = interval
+        self.start_writing()
 
     async def flush(self) -> None:
         if not self._dirty or self._sessions is None:
             return
         changes, self._dirty = self._dirty, {}
+        try:
+            await self._write(changes)
+        except BaseException:
+            for account_id, change in changes.items():  # keep them for the next round
+                self._dirty.setdefault(account_id, change)
+            raise
+
+    async def _write(self, changes: dict[int, tuple[str, str | None, float | None]]) -> None:
+        assert self._sessions is not None
         async with self._sessions() as session, session.begin():
             for account_id, (status, reason, until) in changes.items():
                 row = update(UpstreamAccount).where(UpstreamAccount.id == account_id)
                 if status == "disabled":
+                    # `until` is when it happened: an admin's edit after that wins over this write.
                     await session.execute(
-                        row.values(status="disabled", status_reason=reason, cooldown_until=None)
+                        row.where(UpstreamAccount.updated_at <= (until or 0.0)).values(
+                            status="disabled", status_reason=reason, cooldown_until=None
+                        )
                     )
                 else:  # never overwrite an admin's disable with a cooldown or a recovery
                     await session.execute(
@@ -134,11 +140,3 @@ class Health:
                             status_reason=reason, cooldown_until=until
                         )
                     )
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(Exception):
-            await self.flush()

@@ -8,7 +8,6 @@ survives a restart. Entries expire after the configured retention and belong to 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -19,6 +18,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torouter.store.schema import StoredResponse
+from torouter.writer import BackgroundWriter
 
 log = logging.getLogger("torouter.responses")
 
@@ -33,7 +33,7 @@ class Entry:
     response: dict[str, Any]
 
 
-class ResponseStore:
+class ResponseStore(BackgroundWriter):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -41,14 +41,14 @@ class ResponseStore:
         interval: float = 1.0,
         cache_size: int = 4096,
     ) -> None:
+        super().__init__(interval, "torouter-response-store")
         self._sessions = sessions
         self.retention = retention
-        self._interval = interval
         self._cache: OrderedDict[str, Entry] = OrderedDict()
         self._cache_size = cache_size
         self._pending: list[Entry] = []
         self._deleted: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._last_purge = 0.0
 
     def put(self, response_id: str, key_id: int, input_items: list[Any], response: dict[str, Any]) -> None:
         now = time.time()
@@ -92,17 +92,13 @@ class ResponseStore:
         return True
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="torouter-response-store")
+        self.start_writing()
 
-    async def _run(self) -> None:
-        last_purge = 0.0
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.flush()
-            if time.monotonic() - last_purge > 600:
-                last_purge = time.monotonic()
-                with contextlib.suppress(Exception):
-                    await self.purge_expired()
+    async def tick(self) -> None:
+        await self.flush()
+        if time.monotonic() - self._last_purge > 600:
+            self._last_purge = time.monotonic()
+            await self.purge_expired()
 
     async def flush(self) -> None:
         if not self._pending:
@@ -122,6 +118,9 @@ class ResponseStore:
         try:
             async with self._sessions() as session, session.begin():
                 await session.execute(insert(StoredResponse.__table__), values)
+        except asyncio.CancelledError:
+            self._pending[:0] = rows  # put back: stop() flushes them
+            raise
         except Exception as exc:
             self._pending[:0] = rows  # try again next tick; nothing is lost to a passing outage
             log.warning("storing %d responses failed (%s); will retry", len(rows), type(exc).__name__)
@@ -129,10 +128,3 @@ class ResponseStore:
     async def purge_expired(self) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(delete(StoredResponse).where(StoredResponse.expires_at <= time.time()))
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()

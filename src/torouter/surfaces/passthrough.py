@@ -50,8 +50,10 @@ async def open_upstream(
             # A pinned account that is still usable goes first: the conversation's cache lives there.
             pinned = gw.affinity.pinned(key.id, call.session)
             first = next((a for a in candidates if a.id == pinned), None)
-            if first is not None and not gw.health.slow(first, candidates):  # a slow account loses the pin
-                candidates.sort(key=lambda a: a.id != pinned)
+            if first is not None:
+                # The pinned account goes first, or last once it turned slow, so the session moves.
+                slow = gw.health.slow(first, candidates)
+                candidates.sort(key=lambda a: (a.id == pinned) if slow else (a.id != pinned))
         outcome = await send_upstream(
             gw.client, candidates, build, gw.health, gw.settings.max_attempts, deadline
         )
