@@ -206,6 +206,26 @@ def test_client_disconnect_cancels_the_upstream_stream_quickly(world: World) -> 
     assert rows[-1]["status_code"] == 499 and rows[-1]["stream"]  # the part already streamed is recorded
 
 
+@pytest.mark.parametrize("group", ["openai", "gpt-on-anthropic"])
+def test_a_client_that_hangs_up_after_the_last_event_completed_its_call(world: World, group: str) -> None:
+    # The upstream holds its end of body for a second after the terminal event, and the OpenAI SDK
+    # closes as soon as it has read [DONE]: pass-through, and translated from Anthropic.
+    world.emulator.script({"text": "all of it", "tail_delay": 1.0})
+    started = time.monotonic()
+    raw = openai.OpenAI(
+        base_url=world.gateway.openai_base_url, api_key=world.keys[group]
+    ).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "all of it"
+    assert time.monotonic() - started < 1.0, "the client did not hang up before the upstream's end"
+    request_id = raw.headers["x-request-id"]
+    row = next(r for r in world.usage_rows([request_id]) if r["request_id"] == request_id)
+    assert (row["status_code"], row["error"]) == (200, None)
+    assert row["output_tokens"] > 0
+
+
 def test_retry_limit_caps_the_attempts(tmp_path: Path, emulator: EmulatorServer) -> None:
     ups = [
         {

@@ -124,6 +124,7 @@ class Dispatcher:
             streaming=answer.streaming,
             delay=step.delay if step else 0.0,
             chunk_delay=step.chunk_delay if step else 0.0,
+            tail_delay=step.tail_delay if step else 0.0,
             drop_after=step.drop_after if step else None,
             drop_before_headers=step.drop_before_headers if step else False,
             malformed_at=step.malformed_at if step else None,

@@ -26,7 +26,8 @@ class Step:
     Usage keys are totals as OpenAI counts them: input_tokens includes cached_tokens and
     cache_creation_tokens (Anthropic's input_tokens gets the rest); output_tokens includes
     reasoning_tokens (Gemini's candidatesTokenCount gets the rest).
-    delay, chunk_delay, drop_after, drop_before_headers and malformed_at shape the delivery.
+    delay, chunk_delay, tail_delay (between the last frame and the end of the body), drop_after,
+    drop_before_headers and malformed_at shape the delivery.
     """
 
     match: dict[str, str] = field(default_factory=dict)
@@ -41,6 +42,7 @@ class Step:
     stop_reason: str | None = None
     delay: float = 0.0
     chunk_delay: float = 0.0
+    tail_delay: float = 0.0
     drop_after: int | None = None
     drop_before_headers: bool = False
     malformed_at: int | None = None

@@ -27,7 +27,7 @@ def malformed_frame(frame: bytes) -> bytes:
 
 
 class EmulatorResponse:
-    """Send `frames` with optional delay, spacing, a mid-stream drop or no response at all."""
+    """Send `frames` with optional delay, spacing, a late end, a mid-stream drop or no response."""
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class EmulatorResponse:
         record: dict[str, Any] | None = None,
         delay: float = 0.0,
         chunk_delay: float = 0.0,
+        tail_delay: float = 0.0,
         drop_after: int | None = None,
         drop_before_headers: bool = False,
         malformed_at: int | None = None,
@@ -57,6 +58,7 @@ class EmulatorResponse:
         self.record = record if record is not None else {}
         self.delay = delay
         self.chunk_delay = chunk_delay
+        self.tail_delay = tail_delay
         self.drop_after = drop_after
         self.drop_before_headers = drop_before_headers
         self._finished = False
@@ -101,7 +103,10 @@ class EmulatorResponse:
         if self.drop_after is not None and self.drop_after >= len(self.frames) and self.frames:
             await self._drop(receive)  # a drop after the last frame still leaves the body unfinished
             return
+        # The last event is out; the end of the body comes later, as behind some proxies.
         self._finished = True
+        if await _pause(self.tail_delay, gone):
+            return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _drop(self, receive: Receive) -> None:

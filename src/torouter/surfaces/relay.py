@@ -19,6 +19,7 @@ class Tap(Protocol):
     """Reads a stream as it passes: returns the bytes to forward, keeps usage and errors."""
 
     usage: Usage | None
+    done: bool  # the stream's terminal event has gone to the client
 
     def feed(self, chunk: bytes) -> bytes: ...
 
@@ -153,7 +154,9 @@ async def relay_stream(
         if task is not None:
             task.uncancel()
         resp.close()
-        result.error = "client_disconnected"
+        # A client may hang up as soon as it reads the terminal event, before the upstream's
+        # end of body reaches us: that call completed.
+        result.error = None if tap.done else "client_disconnected"
         result.usage = tap.usage
         return result
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:

@@ -60,12 +60,13 @@ class Platform:
 class TranslatingTap:
     """A stream tap that re-encodes: upstream bytes -> hub events -> the client's protocol."""
 
-    __slots__ = ("_decoder", "_encoder", "error", "usage")
+    __slots__ = ("_decoder", "_encoder", "done", "error", "usage")
 
     def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
         self._decoder = decoder
         self._encoder = encoder
         self.usage: hub.Usage | None = None
+        self.done = False
         self.error: str | None = None
 
     def _encode(self, events: list[hub.Event]) -> bytes:
@@ -73,6 +74,8 @@ class TranslatingTap:
         for event in events:
             if isinstance(event, hub.StreamError):
                 self.error = event.kind
+            elif isinstance(event, hub.MessageStop):
+                self.done = True
             out.append(self._encoder.encode(event))
         self.usage = self._decoder.usage
         return b"".join(out)
