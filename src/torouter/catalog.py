@@ -13,12 +13,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from torouter.store.schema import ApiKey, Group, GroupUpstream, UpstreamAccount
+from torouter.accounting.prices import PriceTable
+from torouter.store.prices import load_prices
+from torouter.store.schema import ApiKey, Group, GroupUpstream, ModelPrice, UpstreamAccount
 
 log = logging.getLogger("torouter.catalog")
+CHANGES_CHANNEL = "torouter:catalog-changed"
+
+
+async def announce_change(redis_url: str | None) -> None:
+    """Tell every replica sharing this Redis to reload keys, groups and accounts now."""
+    if not redis_url:
+        return
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.publish(CHANGES_CHANNEL, b"1")
+    except Exception as exc:  # they still reload on their next poll
+        log.warning("could not announce the change over Redis: %s", type(exc).__name__)
+    finally:
+        await redis.aclose()
 
 
 @dataclass(slots=True)
@@ -38,6 +55,12 @@ class Account:
     first_byte_timeout: float
     idle_timeout: float
     updated_at: float = 0.0
+    rpm: int = 0
+    tpm: int = 0
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.max_concurrency or self.rpm or self.tpm)
 
 
 @dataclass(slots=True)
@@ -51,6 +74,9 @@ class GroupEntry:
     rpm: int
     tpm: int
     accounts: list[Account] = field(default_factory=list)
+    max_concurrency: int = 0
+    budget_usd: float | None = None
+    budget_period: str | None = None
 
 
 @dataclass(slots=True)
@@ -67,6 +93,7 @@ class KeyEntry:
     max_concurrency: int
     budget_usd: float | None
     spent_usd: float
+    budget_period: str | None = None
 
 
 @dataclass(slots=True)
@@ -74,6 +101,7 @@ class Snapshot:
     keys: dict[str, KeyEntry]
     groups: dict[str, GroupEntry]
     accounts: dict[int, Account]
+    prices: PriceTable = field(default_factory=lambda: PriceTable({}))
 
 
 def _account(a: UpstreamAccount) -> Account:
@@ -94,6 +122,8 @@ def _account(a: UpstreamAccount) -> Account:
         first_byte_timeout=float(t.get("first_byte", 300.0)),
         idle_timeout=float(t.get("idle", 300.0)),
         updated_at=a.updated_at,
+        rpm=a.rpm,
+        tpm=a.tpm,
     )
 
 
@@ -110,6 +140,9 @@ async def load_snapshot(session: AsyncSession) -> Snapshot:
             price_multiplier=g.price_multiplier,
             rpm=g.rpm,
             tpm=g.tpm,
+            max_concurrency=g.max_concurrency,
+            budget_usd=g.budget_usd,
+            budget_period=g.budget_period,
         )
     links = await session.execute(
         select(GroupUpstream).order_by(GroupUpstream.group_id, GroupUpstream.position)
@@ -136,14 +169,20 @@ async def load_snapshot(session: AsyncSession) -> Snapshot:
             max_concurrency=k.max_concurrency,
             budget_usd=k.budget_usd,
             spent_usd=k.spent_usd,
+            budget_period=k.budget_period,
         )
-    return Snapshot(keys=keys, groups={g.name: g for g in groups_by_id.values()}, accounts=accounts)
+    return Snapshot(
+        keys=keys,
+        groups={g.name: g for g in groups_by_id.values()},
+        accounts=accounts,
+        prices=PriceTable(await load_prices(session)),
+    )
 
 
 async def change_marker(session: AsyncSession) -> tuple[object, ...]:
     """A cheap fingerprint of the tables the catalog mirrors: it changes whenever a row does."""
     marker: list[object] = []
-    for table in (ApiKey, Group, UpstreamAccount):
+    for table in (ApiKey, Group, UpstreamAccount, ModelPrice):
         row = (await session.execute(select(func.count(), func.max(table.updated_at)))).one()
         marker.extend(row)
     return tuple(marker)
@@ -160,6 +199,12 @@ class Catalog:
         self.snapshot = Snapshot(keys={}, groups={}, accounts={})
         self.loaded_at = 0.0
         self.on_reload: list[Callable[[Snapshot], None]] = []
+        self._redis: Redis | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    def listen(self, redis: Redis) -> None:
+        """Reload as soon as another process announces a change, instead of at the next poll."""
+        self._redis = redis
 
     async def refresh(self, force: bool = False) -> bool:
         async with self._sessions() as session:
@@ -179,6 +224,22 @@ class Catalog:
     async def start(self) -> None:
         await self.refresh(force=True)
         self._task = asyncio.create_task(self._poll(), name="torouter-catalog-refresh")
+        if self._redis is not None:
+            self._listener = asyncio.create_task(self._listen(self._redis), name="torouter-catalog-listen")
+
+    async def _listen(self, redis: Redis) -> None:
+        while True:
+            try:
+                async with redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANGES_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: the poll still reloads; try again shortly
+                log.warning("catalog change listener: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
 
     async def _poll(self) -> None:
         while True:
@@ -190,7 +251,8 @@ class Catalog:
                 log.warning("catalog refresh failed: %s", type(exc).__name__)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

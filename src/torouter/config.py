@@ -54,6 +54,8 @@ class UpstreamConfig:
     models: list[str] = field(default_factory=list)
     model_map: dict[str, str] = field(default_factory=dict)
     max_concurrency: int = 0
+    rpm: int = 0
+    tpm: int = 0
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
@@ -67,6 +69,12 @@ class GroupConfig:
     price_multiplier: float = 1.0
     rpm: int = 0
     tpm: int = 0
+    max_concurrency: int = 0
+    budget_usd: float | None = None
+    budget_period: str | None = None
+
+
+BUDGET_PERIODS = ("daily", "weekly", "monthly")
 
 
 @dataclass(slots=True)
@@ -84,6 +92,7 @@ class Settings:
     max_attempts: int = 3  # accounts one call may try before it fails
     retry_deadline: float = 60.0  # no new attempt starts this many seconds after the call began
     affinity_ttl: float = 3600.0  # seconds an idle conversation stays pinned to its account
+    shutdown_grace: float = 30.0  # seconds in-flight calls get to finish after SIGTERM
     log_level: str = "info"
     upstreams: list[UpstreamConfig] = field(default_factory=list)
     groups: list[GroupConfig] = field(default_factory=list)
@@ -233,6 +242,8 @@ def _upstream(raw: Any, source: str, where: str) -> UpstreamConfig:
         models=r.str_list("models"),
         model_map=r.str_map("model_map"),
         max_concurrency=r.num("max_concurrency", 0, integer=True),
+        rpm=r.num("rpm", 0, integer=True),
+        tpm=r.num("tpm", 0, integer=True),
         timeouts=timeouts,
     )
 
@@ -267,7 +278,19 @@ def _group(raw: Any, source: str, where: str, upstreams: dict[str, UpstreamConfi
         price_multiplier=r.num("price_multiplier", 1.0),
         rpm=r.num("rpm", 0, integer=True),
         tpm=r.num("tpm", 0, integer=True),
+        max_concurrency=r.num("max_concurrency", 0, integer=True),
+        budget_usd=None if raw.get("budget_usd") is None else r.num("budget_usd", 0.0),
+        budget_period=_budget_period(r),
     )
+
+
+def _budget_period(r: _Reader) -> str | None:
+    period = r.str("budget_period")
+    if period is not None and period not in BUDGET_PERIODS:
+        raise r.fail(
+            "budget_period", f"must be one of {', '.join(BUDGET_PERIODS)} (or left out), got {period!r}"
+        )
+    return period
 
 
 def _unique(items: list[Any], source: str, section: str) -> None:
@@ -316,6 +339,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         max_attempts=r.num("max_attempts", 3, minimum=1, integer=True),
         retry_deadline=r.num("retry_deadline", 60.0, minimum=0.1),
         affinity_ttl=_duration(r, "affinity_ttl", 3600.0),
+        shutdown_grace=r.num("shutdown_grace", 30.0, minimum=0),
         log_level=r.str("log_level", "info") or "info",
         upstreams=ups,
         groups=groups,
@@ -329,6 +353,7 @@ _ENV_OVERRIDES = {
     "TOROUTER_HOST": "host",
     "TOROUTER_PORT": "port",
     "TOROUTER_LOG_LEVEL": "log_level",
+    "TOROUTER_SHUTDOWN_GRACE": "shutdown_grace",
 }
 
 
@@ -366,5 +391,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
                 except ValueError:
                     raise ConfigError(
                         env, "port", f"must be a whole number, got {os.environ[env]!r}"
+                    ) from None
+            elif key == "shutdown_grace":
+                try:
+                    data[key] = float(os.environ[env])
+                except ValueError:
+                    raise ConfigError(
+                        env, key, f"must be a number of seconds, got {os.environ[env]!r}"
                     ) from None
     return parse_settings(data, source)

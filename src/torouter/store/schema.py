@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -27,6 +28,8 @@ class UpstreamAccount(Base):
     models: Mapped[list[str]] = mapped_column(JSON, default=list)
     model_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     max_concurrency: Mapped[int] = mapped_column(Integer, default=0)
+    rpm: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tpm: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     timeouts: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     cooldown_until: Mapped[float | None] = mapped_column(Float, nullable=True)
     source: Mapped[str] = mapped_column(String(20), default="config")
@@ -45,6 +48,9 @@ class Group(Base):
     price_multiplier: Mapped[float] = mapped_column(Float, default=1.0)
     rpm: Mapped[int] = mapped_column(Integer, default=0)
     tpm: Mapped[int] = mapped_column(Integer, default=0)
+    max_concurrency: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    budget_period: Mapped[str | None] = mapped_column(String(20), nullable=True)
     source: Mapped[str] = mapped_column(String(20), default="config")
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
@@ -112,6 +118,9 @@ class UsageRecord(Base):
     cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cache_write_1h_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # The upstream reported no usage (a cut stream, a vendor that omits it): the tokens are estimated.
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     ttft_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
@@ -119,6 +128,22 @@ class UsageRecord(Base):
     # Each attempt of a call that failed over: [{"account", "status", "error"}]; null for one attempt.
     attempt_log: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ModelPrice(Base):
+    """USD per million tokens. Rows from the shipped table are `default`; edits are `custom` and kept."""
+
+    __tablename__ = "model_prices"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    input: Mapped[float] = mapped_column(Float)
+    output: Mapped[float] = mapped_column(Float)
+    cache_read: Mapped[float] = mapped_column(Float)
+    cache_write: Mapped[float] = mapped_column(Float)
+    cache_write_1h: Mapped[float] = mapped_column(Float)
+    long_context: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    source: Mapped[str] = mapped_column(String(20), default="default")
+    updated_at: Mapped[float] = mapped_column(Float)
 
 
 class StoredResponse(Base):

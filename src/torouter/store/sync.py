@@ -21,6 +21,8 @@ def _account_fields(u: UpstreamConfig) -> dict[str, object]:
         "models": list(u.models),
         "model_map": dict(u.model_map),
         "max_concurrency": u.max_concurrency,
+        "rpm": u.rpm,
+        "tpm": u.tpm,
         "timeouts": {
             "connect": u.timeouts.connect,
             "first_byte": u.timeouts.first_byte,
@@ -37,6 +39,9 @@ def _group_fields(g: GroupConfig) -> dict[str, object]:
         "price_multiplier": g.price_multiplier,
         "rpm": g.rpm,
         "tpm": g.tpm,
+        "max_concurrency": g.max_concurrency,
+        "budget_usd": g.budget_usd,
+        "budget_period": g.budget_period,
     }
 
 
