@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import logging
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from torouter.accounting.gate import Gate
+from torouter.accounting.limits import LimitBackend, MemoryLimits
+from torouter.accounting.prices import PriceTable
+from torouter.accounting.redis_limits import RedisLimits
 from torouter.accounting.usage import UsageWriter
 from torouter.catalog import Catalog
 from torouter.config import Settings
+from torouter.metrics import Metrics
 from torouter.routing.affinity import Affinity
 from torouter.routing.health import Health
 from torouter.store.db import make_engine, migrate, sessionmaker
+from torouter.store.prices import seed_prices
 from torouter.store.responses import ResponseStore
 from torouter.store.sync import sync_config
 from torouter.upstreams.client import UpstreamClient
@@ -33,6 +40,19 @@ class Gateway:
         self.responses = ResponseStore(
             self.sessions, settings.responses_retention, settings.usage_flush_interval
         )
+        self.metrics = Metrics(self)
+        self.redis: Redis | None = None
+        backend: LimitBackend = MemoryLimits()
+        if settings.redis_url:
+            self.redis = Redis.from_url(settings.redis_url)
+            backend = RedisLimits(self.redis)
+            self.affinity.share(self.redis)
+            self.catalog.listen(self.redis)
+        self.gate = Gate(backend, self.sessions)
+
+    @property
+    def prices(self) -> PriceTable:
+        return self.catalog.snapshot.prices
 
     async def start(self) -> None:
         await prepare_store(self.engine, self.sessions, self.settings)
@@ -54,6 +74,9 @@ class Gateway:
         await self.responses.stop()
         await self.health.stop()
         await self.affinity.stop()
+        await self.gate.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.client.close()
         await self.engine.dispose()
 
@@ -69,3 +92,4 @@ async def prepare_store(
     await migrate(engine)
     async with sessions() as session, session.begin():
         await sync_config(session, settings)
+        await seed_prices(session)

@@ -90,6 +90,8 @@ def usage_row(
     error: str | None = None,
     session: str | None = None,
     attempt_log: list[dict[str, Any]] | None = None,
+    cost_usd: float = 0.0,
+    estimated: bool = False,
 ) -> dict[str, Any]:
     u = usage or Usage()
     return {
@@ -113,6 +115,8 @@ def usage_row(
         "cache_write_tokens": u.cache_write_tokens,
         "cache_write_1h_tokens": u.cache_write_1h_tokens,
         "reasoning_tokens": u.reasoning_tokens,
+        "cost_usd": cost_usd,
+        "estimated": estimated,
         "latency_ms": latency_ms,
         "ttft_ms": ttft_ms,
         "attempts": attempts,

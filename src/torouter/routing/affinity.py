@@ -10,12 +10,15 @@ background and loaded again at start-up, so a restart keeps conversations where 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -67,6 +70,26 @@ class Affinity(BackgroundWriter):
         self._dirty: dict[tuple[int, str], tuple[int, float]] = {}
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._last_purge = 0.0
+        self._redis: Redis | None = None
+        self._writes: set[asyncio.Task[Any]] = set()
+
+    def share(self, redis: Redis) -> None:
+        """Keep pins in Redis too, so that every replica sends a conversation to the same account."""
+        self._redis = redis
+
+    @staticmethod
+    def _redis_key(key_id: int, session: str) -> str:
+        return f"torouter:pin:{key_id}:{session}"
+
+    async def lookup(self, key_id: int, session: str) -> int | None:
+        """The pinned account: from Redis when replicas share pins, else from memory."""
+        if self._redis is None:
+            return self.pinned(key_id, session)
+        try:
+            value = await self._redis.get(self._redis_key(key_id, session))
+        except RedisError:
+            return self.pinned(key_id, session)  # Redis away: this replica's own view still helps
+        return int(value) if value is not None else None
 
     def pinned(self, key_id: int, session: str) -> int | None:
         entry = self._pins.get((key_id, session))
@@ -87,8 +110,18 @@ class Affinity(BackgroundWriter):
         # Write a new or moved pin at once; a kept one only when half its TTL has gone by.
         if old is None or old[0] != account_id or old[1] - now < self.ttl / 2:
             self._dirty[key] = self._pins[key]
+            if self._redis is not None:
+                write = self._redis.set(self._redis_key(key_id, session), account_id, ex=int(self.ttl))
+                task = asyncio.ensure_future(write)
+                self._writes.add(task)
+                task.add_done_callback(self._written)
         while len(self._pins) > self._max:
             self._pins.popitem(last=False)
+
+    def _written(self, task: asyncio.Task[Any]) -> None:
+        self._writes.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed write is not fatal: the store copy still holds the pin
 
     def __len__(self) -> int:
         return len(self._pins)

@@ -7,6 +7,10 @@ import os
 import time
 from typing import Any
 
+from torouter.accounting.estimate import estimate_usage
+from torouter.accounting.gate import meter_headers
+from torouter.accounting.limits import Held
+from torouter.accounting.prices import cost_usd
 from torouter.accounting.usage import Usage, usage_row
 from torouter.catalog import KeyEntry
 from torouter.gateway import Gateway
@@ -24,14 +28,19 @@ def new_request_id(prefix: str = "req_") -> str:
 class Call:
     __slots__ = (
         "account",
+        "account_held",
         "attempt_log",
         "attempts",
+        "body",
         "created",
         "endpoint",
         "gw",
+        "held",
         "key",
         "model",
         "receive",
+        "recorded",
+        "relayed",
         "request_id",
         "session",
         "stream",
@@ -56,6 +65,18 @@ class Call:
         self.attempt_log: list[dict[str, Any]] | None = None
         self.receive: Receive | None = None  # set by the surface, so a relay can see the client leave
         self.session: str | None = None  # the conversation, for session affinity (multi-account groups)
+        self.recorded = False
+        self.body: Any = None  # the parsed request, for the limit estimates
+        self.relayed: list[bytes] | None = None  # a stream's bytes, to estimate usage nobody reported
+        self.held: Held | None = None  # what the key's and group's limits hold for this call
+        self.account_held: Held | None = None  # the serving account's own caps
+
+    def limit_headers(self) -> list[tuple[bytes, bytes]]:
+        """The vendor's rate-limit headers for this call, when its key or group has limits."""
+        held = self.held
+        if held is None or held.meter is None:
+            return []
+        return meter_headers(self.surface, held.meter, time.time())
 
     def record(
         self,
@@ -64,31 +85,44 @@ class Call:
         first_byte_at: float | None = None,
         error: str | None = None,
     ) -> None:
-        """Queue this call's usage row; calls refused before a key was known leave none."""
+        """Queue this call's usage row (once); calls refused before a key was known leave none."""
         key = self.key
-        if key is None:
+        if key is None or self.recorded:
             return
-        self.gw.usage.submit(
-            usage_row(
-                request_id=self.request_id,
-                created_at=self.created,
-                key_id=key.id,
-                key_name=key.name,
-                group_name=key.group.name,
-                account_name=self.account,
-                surface=self.surface,
-                platform=key.group.platform,
-                endpoint=self.endpoint,
-                model=self.model,
-                upstream_model=self.upstream_model,
-                stream=self.stream,
-                status_code=status,
-                usage=usage,
-                latency_ms=(time.perf_counter() - self.t0) * 1000,
-                ttft_ms=(first_byte_at - self.t0) * 1000 if first_byte_at else None,
-                attempts=self.attempts,
-                error=error,
-                session=self.session,
-                attempt_log=self.attempt_log,
-            )
+        self.recorded = True
+        estimated = False
+        if usage is None and (200 <= status < 300 or first_byte_at is not None):
+            # Nothing reported, yet the upstream served the call (or part of it): it bills it anyway.
+            usage, estimated = estimate_usage(self.body, self.relayed), True
+        price = self.gw.prices.lookup(self.upstream_model or self.model)
+        cost = cost_usd(usage, price, key.group.price_multiplier) if usage and price else 0.0
+        tokens = usage.input_tokens + usage.output_tokens if usage else 0
+        gate = self.gw.gate
+        gate.settle(self.held, tokens, cost)
+        gate.settle(self.account_held, tokens, 0.0)
+        row = usage_row(
+            request_id=self.request_id,
+            created_at=self.created,
+            key_id=key.id,
+            key_name=key.name,
+            group_name=key.group.name,
+            account_name=self.account,
+            surface=self.surface,
+            platform=key.group.platform,
+            endpoint=self.endpoint,
+            model=self.model,
+            upstream_model=self.upstream_model,
+            stream=self.stream,
+            status_code=status,
+            usage=usage,
+            latency_ms=(time.perf_counter() - self.t0) * 1000,
+            ttft_ms=(first_byte_at - self.t0) * 1000 if first_byte_at else None,
+            attempts=self.attempts,
+            error=error,
+            session=self.session,
+            attempt_log=self.attempt_log,
+            cost_usd=cost,
+            estimated=estimated,
         )
+        self.gw.usage.submit(row)
+        self.gw.metrics.observe_call(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,6 +34,9 @@ async def read_answer(
     assert resp is not None
     try:
         data = await resp.read()
+    except asyncio.CancelledError:
+        call.record(502, error="shutdown_grace_exceeded")  # the server is stopping: keep the record
+        raise
     finally:
         resp.release()
     try:
@@ -73,6 +77,9 @@ async def call_json(
     if answer is None:
         return
     await send_response(
-        send, 200, orjson.dumps(answer), headers=[(wire.request_id_header.encode(), call.request_id.encode())]
+        send,
+        200,
+        orjson.dumps(answer),
+        headers=[(wire.request_id_header.encode(), call.request_id.encode()), *call.limit_headers()],
     )
     call.record(200, usage(answer))

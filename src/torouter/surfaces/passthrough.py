@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from torouter.accounting.gate import requested_output
+from torouter.accounting.prices import cost_usd
 from torouter.accounting.usage import Usage
 from torouter.catalog import Account
 from torouter.errors import GatewayError
@@ -44,26 +47,38 @@ async def open_upstream(
     try:
         gw = call.gw
         deadline = time.monotonic() + gw.settings.retry_deadline
-        candidates = order_candidates(accounts, health=gw.health)
         key = call.key
+        tokens = 0
+        if key is not None:
+            rules = gw.gate.rules_for(key)
+            if rules or any(a.limited for a in accounts):
+                tokens, cost = estimate_reservation(call, build, accounts, target)
+                if rules:
+                    call.held = await gw.gate.admit(rules, tokens, cost)
+        candidates = order_candidates(accounts, health=gw.health)
         if call.session is not None and key is not None and len(candidates) > 1:
             # A pinned account that is still usable goes first: the conversation's cache lives there.
-            pinned = gw.affinity.pinned(key.id, call.session)
+            pinned = await gw.affinity.lookup(key.id, call.session)
             first = next((a for a in candidates if a.id == pinned), None)
             if first is not None:
                 # The pinned account goes first, or last once it turned slow, so the session moves.
                 slow = gw.health.slow(first, candidates)
                 candidates.sort(key=lambda a: (a.id == pinned) if slow else (a.id != pinned))
         outcome = await send_upstream(
-            gw.client, candidates, build, gw.health, gw.settings.max_attempts, deadline
+            gw.client, candidates, build, gw.health, gw.settings.max_attempts, deadline, gw.gate, tokens
         )
+    except asyncio.CancelledError:
+        record_cut(call, None)
+        raise
     except GatewayError as err:
         call.attempts = getattr(err, "attempts", 0)
         call.attempt_log = getattr(err, "attempt_log", None)
+        call.account = getattr(err, "account", "")
         await send_error(send, wire, err, call.request_id)
         call.record(err.status, error=err.code)
         return None
     account = outcome.account
+    call.account_held = outcome.held
     call.account = account.name
     call.upstream_model = upstream_model_for(account, target)
     call.attempts = len(outcome.attempts)
@@ -78,6 +93,26 @@ async def open_upstream(
     if call.session is not None and call.key is not None:
         call.gw.affinity.pin(call.key.id, call.session, account.id)
     return outcome
+
+
+def record_cut(call: Call, usage: Usage | None) -> None:
+    """A call still running when the shutdown grace ran out: the server cancels it mid-way."""
+    call.record(502, usage, error="shutdown_grace_exceeded")
+
+
+def estimate_reservation(
+    call: Call, build: RequestBuilder, accounts: list[Account], target: str
+) -> tuple[int, float]:
+    """What a call holds until it settles: its input tokens (from the body's size) against TPM, and
+    the cost of that input plus its output cap against budgets."""
+    size = len(build(accounts[0])[2]) if accounts else 0  # builders cache: the send reuses this body
+    tokens = size // 4
+    price = call.gw.prices.lookup(target)
+    if price is None:
+        return tokens, 0.0
+    key = call.key
+    multiplier = key.group.price_multiplier if key is not None else 1.0
+    return tokens, cost_usd(Usage(tokens, requested_output(call.body)), price, multiplier)
 
 
 async def send_error(send: Send, wire: Wire, err: GatewayError, request_id: str) -> None:
@@ -128,14 +163,25 @@ async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
     if upstream_id:
         call.request_id = upstream_id  # the id the client sees is the one the usage record keeps
     headers.append((wire.request_id_header.encode(), call.request_id.encode()))
+    if call.held is not None:
+        headers.extend(call.limit_headers())
     if call.stream:
         tap = wire.new_tap(fwd.hide_usage)
-        result = await relay_stream(
-            send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive
-        )
+        try:
+            result = await relay_stream(
+                send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive
+            )
+        except asyncio.CancelledError:
+            record_cut(call, tap.usage)
+            raise
         failed = result.error or getattr(tap, "error", None)
         status = 499 if result.error == "client_disconnected" else 502 if failed else 200
+        call.relayed = result.chunks
         call.record(status, result.usage, result.first_byte_at, result.error)
     else:
-        status, usage, _ = await relay_json(send, outcome, headers, wire.response_usage)
+        try:
+            status, usage, _ = await relay_json(send, outcome, headers, wire.response_usage)
+        except asyncio.CancelledError:
+            record_cut(call, None)
+            raise
         call.record(status, usage)

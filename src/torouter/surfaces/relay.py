@@ -71,13 +71,17 @@ def _watch_disconnect(receive: Receive) -> asyncio.Task[None]:
     return asyncio.create_task(watch())
 
 
+KEEP_BYTES = 4 * 1024 * 1024  # of a stream, kept to estimate its usage if the upstream never says
+
+
 class StreamResult:
-    __slots__ = ("error", "first_byte_at", "usage")
+    __slots__ = ("chunks", "error", "first_byte_at", "usage")
 
     def __init__(self) -> None:
         self.first_byte_at: float | None = None
         self.usage: Usage | None = None
         self.error: str | None = None
+        self.chunks: list[bytes] = []
 
 
 async def relay_stream(
@@ -127,6 +131,7 @@ async def relay_stream(
     idle = outcome.account.idle_timeout
     # aiohttp's own read timeout is the longer of first-byte and idle; a shorter idle limit is ours.
     watch_idle = idle < outcome.account.first_byte_timeout
+    kept = 0
     try:
         chunks = resp.content.iter_any()
         while True:
@@ -142,6 +147,9 @@ async def relay_stream(
             if out:
                 if result.first_byte_at is None:
                     result.first_byte_at = time.perf_counter()
+                if kept < KEEP_BYTES:
+                    kept += len(out)
+                    result.chunks.append(out)
                 await send({"type": "http.response.body", "body": out, "more_body": True})
         rest = tap.flush()
         if rest:

@@ -3,6 +3,7 @@ turn the upstream's answer or stream back into the client's protocol as it arriv
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from torouter.routing.models import upstream_model_for
 from torouter.surfaces.asgi import JSON, Send
 from torouter.surfaces.call import Call
 from torouter.surfaces.oneshot import read_answer
-from torouter.surfaces.passthrough import Wire, open_upstream
+from torouter.surfaces.passthrough import Wire, open_upstream, record_cut
 from torouter.surfaces.relay import relay_stream
 from torouter.upstreams.platforms import auth_headers, url_for
 
@@ -120,14 +121,19 @@ async def translate(
     assert resp is not None
 
     platform = platform_of(account.platform)
-    headers = [(wire.request_id_header.encode(), call.request_id.encode())]
+    headers = [(wire.request_id_header.encode(), call.request_id.encode()), *call.limit_headers()]
     if call.stream:
         tap = TranslatingTap(platform.codec.stream_decoder(), client.stream_encoder(request, call.model))
-        result = await relay_stream(
-            send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive
-        )
+        try:
+            result = await relay_stream(
+                send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive
+            )
+        except asyncio.CancelledError:
+            record_cut(call, tap.usage)
+            raise
         failed = result.error or tap.error
         status = 499 if result.error == "client_disconnected" else 502 if failed else 200
+        call.relayed = result.chunks
         call.record(status, result.usage, result.first_byte_at, result.error or tap.error)
         return
     answer = await read_answer(call, wire, send, outcome, platform.codec.decode_response)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from torouter.accounting.limits import Held
 from torouter.catalog import Account
 from torouter.errors import GatewayError
 from torouter.upstreams.client import UpstreamClient
@@ -39,6 +40,7 @@ class Outcome:
     body: bytes | None = None
     attempts: list[Attempt] = field(default_factory=list)
     started: float = 0.0
+    held: Held | None = None  # the account's own caps, held until the call settles
 
 
 class NoUpstreamAnswered(GatewayError):
@@ -48,9 +50,17 @@ class NoUpstreamAnswered(GatewayError):
         super().__init__(kind, message, code=code)
         self.attempts = len(attempts)
         self.attempt_log = attempt_log(attempts)
+        self.account = attempts[-1].account.name if attempts else ""
+        self.tried = attempts
 
 
 RequestBuilder = Callable[[Account], tuple[str, dict[str, str], bytes]]
+
+
+class AccountGate(Protocol):
+    async def try_account(self, account: Account, tokens: int) -> Held | None: ...
+
+    def settle(self, held: Held | None, tokens: int = 0, cost: float = 0.0) -> None: ...
 
 
 class HealthReport(Protocol):
@@ -68,6 +78,8 @@ async def send(
     health: HealthReport | None = None,
     max_attempts: int = 3,
     deadline: float | None = None,
+    gate: AccountGate | None = None,
+    tokens: int = 0,
 ) -> Outcome:
     """Try the candidates in order. Returns an open response on success (the caller must release it).
 
@@ -83,6 +95,10 @@ async def send(
     last: Outcome | None = None
     failure = ("bad_gateway", "Could not reach the upstream.", "upstream_unreachable")
     started = time.perf_counter()
+    if gate is not None and any(a.limited for a in candidates):
+        return await _send_within_caps(
+            client, candidates, build, health, max_attempts, deadline, gate, tokens
+        )
     tried = candidates[: max(1, max_attempts)]
     for i, account in enumerate(tried):
         if i and deadline is not None and time.monotonic() >= deadline:
@@ -141,6 +157,66 @@ async def send(
     if last is not None:
         return last
     raise NoUpstreamAnswered(*failure, attempts=attempts)
+
+
+async def _send_within_caps(
+    client: UpstreamClient,
+    candidates: list[Account],
+    build: RequestBuilder,
+    health: HealthReport | None,
+    max_attempts: int,
+    deadline: float | None,
+    gate: AccountGate,
+    tokens: int,
+) -> Outcome:
+    """Like `send`, but an account at its own concurrency, RPM or TPM cap is passed over.
+
+    A slot is taken just before its account is tried and given back as soon as that attempt
+    fails, so a call never holds an account it is not using. Passing over is not an attempt.
+    """
+    attempts: list[Attempt] = []
+    last: Outcome | None = None
+    unanswered: NoUpstreamAnswered | None = None
+    made = 0
+    for account in candidates:
+        if made >= max(1, max_attempts) or (made and deadline is not None and time.monotonic() >= deadline):
+            break
+        held = None
+        if account.limited:
+            held = await gate.try_account(account, tokens)
+            if held is None:
+                attempts.append(Attempt(account, 429, "account_at_capacity"))
+                continue
+        made += 1
+        try:
+            outcome = await send(client, [account], build, health, 1)
+        except NoUpstreamAnswered as exc:
+            gate.settle(held)
+            attempts.extend(exc.tried)
+            unanswered = exc
+            continue
+        except BaseException:
+            gate.settle(held)
+            raise
+        attempts.extend(outcome.attempts)
+        outcome.attempts = attempts
+        if outcome.response is not None and outcome.status < 400:
+            outcome.held = held
+            return outcome
+        gate.settle(held)  # the attempt failed: its slot goes back at once
+        last = outcome
+        if outcome.status not in RETRYABLE and outcome.status not in (401, 403):
+            break
+    if last is not None:
+        return last
+    if unanswered is not None:
+        raise NoUpstreamAnswered(unanswered.kind, unanswered.message, unanswered.code or "", attempts)
+    raise GatewayError(
+        "rate_limit",
+        "Every upstream account of this group is at its concurrency or rate cap. Please retry shortly.",
+        code="upstream_capacity",
+        headers={"retry-after": "1"},
+    )
 
 
 def attempt_log(attempts: list[Attempt]) -> list[dict[str, Any]] | None:

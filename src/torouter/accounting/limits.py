@@ -1,0 +1,282 @@
+"""Rate limits, concurrency caps and budgets, for keys, groups and upstream accounts.
+
+A call is admitted against a list of rules (its key's, its group's; an account's when it is
+tried), all at once: either every rule takes the call or none does. Admission reserves an
+estimate (tokens for TPM, dollars for the budget) that the call settles when it ends, so
+concurrent calls cannot overspend by more than one call's reservation.
+
+Windows are sliding: the last 60 seconds in one-second buckets. The state lives in this process
+(`MemoryLimits`) or, with `redis_url`, in Redis (`RedisLimits`), so that replicas share it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+WINDOW = 60
+LEASE_TTL = 900.0  # a concurrency slot a crashed replica held frees itself after this long
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One scope's caps. A zero cap is no cap; a budget of None is no budget."""
+
+    scope: str  # "key:12", "group:3", "account:5"
+    rpm: int = 0
+    tpm: int = 0
+    concurrency: int = 0
+    budget: float | None = None
+    period: str | None = None  # daily, weekly, monthly; None: the budget never resets
+
+    @property
+    def empty(self) -> bool:
+        return not (self.rpm or self.tpm or self.concurrency or self.budget is not None)
+
+
+def period_start(period: str | None, now: float) -> int:
+    """The UTC start of the budget period holding `now` (0 for a budget that never resets)."""
+    if period is None:
+        return 0
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "weekly":
+        day -= timedelta(days=day.weekday())
+    elif period == "monthly":
+        day = day.replace(day=1)
+    return calendar.timegm(day.timetuple())
+
+
+def period_end(period: str | None, start: int) -> float:
+    if period is None:
+        return float("inf")
+    begin = datetime.fromtimestamp(start, UTC)
+    if period == "daily":
+        end = begin + timedelta(days=1)
+    elif period == "weekly":
+        end = begin + timedelta(days=7)
+    else:
+        end = (begin.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return float(calendar.timegm(end.timetuple()))
+
+
+@dataclass(slots=True)
+class Meter:
+    """What the client is told in x-ratelimit-* headers: the tightest of its rules."""
+
+    requests_limit: int = 0
+    requests_remaining: int = 0
+    requests_reset: float = 0.0
+    tokens_limit: int = 0
+    tokens_remaining: int = 0
+    tokens_reset: float = 0.0
+
+
+@dataclass(slots=True)
+class Refusal:
+    kind: str  # requests, tokens, concurrency, budget, missing (a budget whose spend is not loaded)
+    rule: Rule
+    limit: float
+    used: float
+    retry_after: float = 1.0
+
+
+@dataclass(slots=True)
+class Held:
+    """What an admitted call holds until it settles."""
+
+    rules: tuple[Rule, ...]
+    tokens: int
+    cost: float
+    lease: str
+    admitted: int  # the second it was admitted: where its token reservation sits
+    periods: tuple[int, ...]  # each rule's budget period start at admission
+    meter: Meter | None = None
+    settled: bool = False
+
+
+@dataclass(slots=True)
+class Verdict:
+    held: Held | None = None
+    refusal: Refusal | None = None
+
+
+_lease_ids = itertools.count(1)
+_LEASE_PREFIX = os.urandom(4).hex()
+
+
+def new_lease() -> str:
+    return f"{_LEASE_PREFIX}:{next(_lease_ids)}"
+
+
+class LimitBackend(Protocol):
+    async def admit(self, rules: tuple[Rule, ...], tokens: int, cost: float, now: float) -> Verdict: ...
+
+    async def settle(self, held: Held, tokens: int, cost: float, now: float) -> None: ...
+
+    async def load_spend(self, rule: Rule, start: int, spent: float) -> None:
+        """Seed a budget's spend for a period, unless another process already did."""
+        ...
+
+    async def spend(self, rule: Rule, now: float) -> float | None: ...
+
+    async def close(self) -> None: ...
+
+
+def meter_of(rules: tuple[Rule, ...], views: list[tuple[int, int, int, int]], now: int) -> Meter | None:
+    """The tightest rule's counts after this call: (requests used, oldest second, tokens used, oldest)."""
+    meter: Meter | None = None
+    best_req = best_tok = None
+    for rule, (rq_used, rq_old, tk_used, tk_old) in zip(rules, views, strict=True):
+        if rule.rpm:
+            remaining = max(0, rule.rpm - rq_used - 1)
+            if best_req is None or remaining < best_req:
+                best_req = remaining
+                meter = meter or Meter()
+                meter.requests_limit, meter.requests_remaining = rule.rpm, remaining
+                meter.requests_reset = max(0, rq_old + WINDOW - now) if rq_used else WINDOW
+        if rule.tpm:
+            remaining = max(0, rule.tpm - tk_used)
+            if best_tok is None or remaining < best_tok:
+                best_tok = remaining
+                meter = meter or Meter()
+                meter.tokens_limit, meter.tokens_remaining = rule.tpm, remaining
+                meter.tokens_reset = max(0, tk_old + WINDOW - now) if tk_used else 0
+    return meter
+
+
+class Window:
+    """A sum over the last 60 seconds, in one-second buckets."""
+
+    __slots__ = ("counts", "stamps")
+
+    def __init__(self) -> None:
+        self.counts = [0] * WINDOW
+        self.stamps = [-WINDOW] * WINDOW
+
+    def used(self, sec: int) -> tuple[int, int]:
+        """(the sum, the oldest second still counted)."""
+        total, oldest = 0, sec
+        for count, stamp in zip(self.counts, self.stamps, strict=True):
+            if count and sec - stamp < WINDOW:
+                total += count
+                oldest = min(oldest, stamp)
+        return total, oldest
+
+    def add(self, sec: int, n: int) -> None:
+        i = sec % WINDOW
+        if self.stamps[i] != sec:
+            self.stamps[i], self.counts[i] = sec, 0
+        self.counts[i] += n
+
+    def take_back(self, sec: int, n: int) -> None:
+        """Remove what was added at `sec`, if that bucket still counts."""
+        i = sec % WINDOW
+        if self.stamps[i] == sec:
+            self.counts[i] = max(0, self.counts[i] - n)
+
+
+@dataclass(slots=True)
+class _Budget:
+    spent: float = 0.0
+    reserved: float = 0.0
+
+
+@dataclass(slots=True)
+class MemoryLimits:
+    """The default: counters in this process. Admission is atomic since it never awaits."""
+
+    requests: dict[str, Window] = field(default_factory=dict)
+    tokens: dict[str, Window] = field(default_factory=dict)
+    inflight: dict[str, dict[str, float]] = field(default_factory=dict)  # scope -> lease -> expiry
+    budgets: dict[tuple[str, int], _Budget] = field(default_factory=dict)
+
+    async def admit(self, rules: tuple[Rule, ...], tokens: int, cost: float, now: float) -> Verdict:
+        sec = int(now)
+        views: list[tuple[int, int, int, int]] = []
+        periods: list[int] = []
+        for rule in rules:
+            scope = rule.scope
+            if rule.concurrency:
+                leases = self.inflight.setdefault(scope, {})
+                if len(leases) >= rule.concurrency:
+                    for lease, expiry in list(leases.items()):
+                        if expiry <= now:
+                            del leases[lease]  # held by a call that never settled
+                    if len(leases) >= rule.concurrency:
+                        return Verdict(refusal=Refusal("concurrency", rule, rule.concurrency, len(leases)))
+            rq_used = rq_old = tk_used = tk_old = 0
+            if rule.rpm:
+                rq_used, rq_old = self.requests.setdefault(scope, Window()).used(sec)
+                if rq_used >= rule.rpm:
+                    return Verdict(
+                        refusal=Refusal("requests", rule, rule.rpm, rq_used, rq_old + WINDOW - sec)
+                    )
+            if rule.tpm:
+                tk_used, tk_old = self.tokens.setdefault(scope, Window()).used(sec)
+                if tk_used + tokens > rule.tpm:
+                    wait = tk_old + WINDOW - sec if tk_used else WINDOW
+                    return Verdict(refusal=Refusal("tokens", rule, rule.tpm, tk_used, wait))
+            start = period_start(rule.period, now)
+            periods.append(start)
+            if rule.budget is not None:
+                budget = self.budgets.get((scope, start))
+                if budget is None:
+                    return Verdict(refusal=Refusal("missing", rule, rule.budget, 0))
+                if budget.spent + budget.reserved >= rule.budget:
+                    return Verdict(
+                        refusal=Refusal(
+                            "budget", rule, rule.budget, budget.spent, period_end(rule.period, start) - now
+                        )
+                    )
+            views.append((rq_used, rq_old, tk_used, tk_old))
+        lease = new_lease()
+        for rule, start in zip(rules, periods, strict=True):
+            scope = rule.scope
+            if rule.concurrency:
+                self.inflight[scope][lease] = now + LEASE_TTL
+            if rule.rpm:
+                self.requests[scope].add(sec, 1)
+            if rule.tpm and tokens:
+                self.tokens[scope].add(sec, tokens)
+            if rule.budget is not None:
+                self.budgets[(scope, start)].reserved += cost
+        held = Held(rules, tokens, cost, lease, sec, tuple(periods), meter_of(rules, views, sec))
+        return Verdict(held=held)
+
+    async def settle(self, held: Held, tokens: int, cost: float, now: float) -> None:
+        self.settle_now(held, tokens, cost, now)
+
+    def settle_now(self, held: Held, tokens: int, cost: float, now: float) -> None:
+        sec = int(now)
+        for rule, start in zip(held.rules, held.periods, strict=True):
+            scope = rule.scope
+            if rule.concurrency:
+                self.inflight.get(scope, {}).pop(held.lease, None)
+            if rule.tpm:
+                window = self.tokens.setdefault(scope, Window())
+                window.take_back(held.admitted, held.tokens)
+                if tokens:
+                    window.add(sec, tokens)
+            if rule.budget is not None:
+                budget = self.budgets.setdefault((scope, start), _Budget())
+                budget.reserved = max(0.0, budget.reserved - held.cost)
+                budget.spent += cost
+
+    async def load_spend(self, rule: Rule, start: int, spent: float) -> None:
+        self.budgets.setdefault((rule.scope, start), _Budget(spent=spent))
+
+    async def spend(self, rule: Rule, now: float) -> float | None:
+        budget = self.budgets.get((rule.scope, period_start(rule.period, now)))
+        return None if budget is None else budget.spent
+
+    async def close(self) -> None:
+        return None
+
+
+def now() -> float:
+    return time.time()
