@@ -10,6 +10,8 @@ import orjson
 from torouter.config import Settings
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
+from torouter.metrics import CONTENT_TYPE as METRICS_TYPE
+from torouter.metrics import readiness
 from torouter.protocols import anthropic_messages, openai_chat
 from torouter.surfaces import anthropic, openai, openai_embeddings, openai_images, responses
 from torouter.surfaces import gemini as gemini_surface
@@ -39,6 +41,8 @@ class App:
             ("GET", "/v1/models"): self.models,
             ("GET", "/v1beta/models"): self.gemini_models,
             ("GET", "/healthz"): self.healthz,
+            ("GET", "/readyz"): self.readyz,
+            ("GET", "/metrics"): self.metrics,
         }
         # Paths with an id in them, matched by prefix after the exact table misses.
         self.prefixes: list[tuple[str, str, Handler]] = [
@@ -94,6 +98,15 @@ class App:
 
     async def healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send_response(send, 200, orjson.dumps({"status": "ok"}))
+
+    async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """For load balancers: 200 once the store (and Redis, when configured) answers, else 503."""
+        ready, report = await readiness(self.gateway)
+        await send_response(send, 200 if ready else 503, orjson.dumps(report))
+
+    async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Prometheus scrapes this: no key, and no credential in any label."""
+        await send_response(send, 200, self.gateway.metrics.render(), content_type=METRICS_TYPE)
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         known = any(path == scope["path"] for _, path in self.routes)
