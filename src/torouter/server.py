@@ -25,5 +25,5 @@ def run(settings: Settings) -> None:
         access_log=False,
         log_level=settings.log_level,
         lifespan="on",
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.shutdown_grace,
     )
