@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,11 +45,32 @@ class KeyOptions:
     allowed_models: tuple[str, ...] = ()
 
 
-async def create_key(session: AsyncSession, group_name: str, options: KeyOptions) -> tuple[ApiKey, str]:
+# The columns `update_key` may change; "group" (a group name) moves the key.
+CHANGEABLE = frozenset(
+    {
+        "name",
+        "expires_at",
+        "budget_usd",
+        "budget_period",
+        "rpm",
+        "tpm",
+        "max_concurrency",
+        "allowed_models",
+        "group",
+    }
+)
+
+
+async def group_named(session: AsyncSession, group_name: str) -> Group:
     group = (await session.execute(select(Group).where(Group.name == group_name))).scalar_one_or_none()
     if group is None:
         names = (await session.execute(select(Group.name).order_by(Group.name))).scalars().all()
         raise StoreError(f"no group is named {group_name!r}; known groups: {', '.join(names) or 'none'}")
+    return group
+
+
+async def create_key(session: AsyncSession, group_name: str, options: KeyOptions) -> tuple[ApiKey, str]:
+    group = await group_named(session, group_name)
     key = new_key()
     now = time.time()
     row = ApiKey(
@@ -108,3 +131,31 @@ async def revoke_key(session: AsyncSession, ref: str) -> ApiKey:
     )
     key.status, key.revoked_at, key.updated_at = "revoked", now, now
     return key
+
+
+async def update_key(session: AsyncSession, ref: str, changes: Mapping[str, Any]) -> tuple[ApiKey, str]:
+    """Change only the given fields of a key (see CHANGEABLE) and move its updated_at forward.
+
+    Running gateways reload keys when the table's latest updated_at moves, so it always moves.
+    Clearing the budget (budget_usd None) clears its period too; a period needs a budget.
+    """
+    unknown = set(changes) - CHANGEABLE
+    if unknown:
+        raise ValueError(f"cannot change {', '.join(sorted(unknown))} of a key")
+    key, group_name = await find_key(session, ref)
+    values = {k: v for k, v in changes.items() if k != "group"}
+    if "allowed_models" in values:
+        values["allowed_models"] = list(values["allowed_models"])
+    if "group" in changes:
+        group = await group_named(session, changes["group"])
+        values["group_id"], group_name = group.id, group.name
+    budget = values.get("budget_usd", key.budget_usd)
+    if budget is None and "budget_usd" in values:
+        values["budget_period"] = None
+    elif budget is None and values.get("budget_period") is not None:
+        raise StoreError(f"key {key.id} has no budget: give --budget with --budget-period")
+    values["updated_at"] = max(time.time(), key.updated_at + 0.001)
+    for column, value in values.items():
+        setattr(key, column, value)
+    await session.flush()
+    return key, group_name
