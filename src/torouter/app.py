@@ -13,7 +13,7 @@ from torouter.gateway import Gateway
 from torouter.metrics import CONTENT_TYPE as METRICS_TYPE
 from torouter.metrics import readiness
 from torouter.protocols import anthropic_messages, openai_chat
-from torouter.surfaces import anthropic, openai, openai_embeddings, openai_images, responses
+from torouter.surfaces import anthropic, captures, openai, openai_embeddings, openai_images, responses
 from torouter.surfaces import gemini as gemini_surface
 from torouter.surfaces.asgi import Receive, Scope, Send, header, send_response
 
@@ -52,6 +52,7 @@ class App:
             ("GET", "/v1beta/models/", self.gemini_models),
             ("POST", "/v1beta/models/", gemini_action),
             ("POST", "/v1/models/", gemini_action),  # newer google-genai SDKs call /v1
+            ("GET", captures.PREFIX, captures.CaptureLookup(gateway)),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -12,6 +12,7 @@ from torouter.accounting.limits import LimitBackend, MemoryLimits
 from torouter.accounting.prices import PriceTable
 from torouter.accounting.redis_limits import RedisLimits
 from torouter.accounting.usage import UsageWriter
+from torouter.captures import Captures
 from torouter.catalog import Catalog
 from torouter.config import Settings
 from torouter.metrics import Metrics
@@ -49,6 +50,7 @@ class Gateway:
             self.affinity.share(self.redis)
             self.catalog.listen(self.redis)
         self.gate = Gate(backend, self.sessions)
+        self.captures = Captures()
 
     @property
     def prices(self) -> PriceTable:

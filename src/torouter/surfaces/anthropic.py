@@ -69,7 +69,7 @@ class Messages:
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = anthropic_messages.check_request(parse_json(raw), count_tokens=self.count_tokens)
             call.model = body["model"]
-            call.body = body
+            call.note_request(scope, body)
             group = key.group
             target, accounts = resolve(group, call.model, key.allowed_models)
             if len(accounts) > 1:  # affinity matters only where there is a choice

@@ -12,6 +12,7 @@ from torouter.accounting.gate import meter_headers
 from torouter.accounting.limits import Held
 from torouter.accounting.prices import cost_usd
 from torouter.accounting.usage import Usage, usage_row
+from torouter.captures import Capture, wants_capture
 from torouter.catalog import KeyEntry
 from torouter.gateway import Gateway
 from torouter.surfaces.asgi import Receive
@@ -32,6 +33,7 @@ class Call:
         "attempt_log",
         "attempts",
         "body",
+        "capture",
         "created",
         "endpoint",
         "gw",
@@ -66,10 +68,17 @@ class Call:
         self.receive: Receive | None = None  # set by the surface, so a relay can see the client leave
         self.session: str | None = None  # the conversation, for session affinity (multi-account groups)
         self.recorded = False
+        self.capture: Capture | None = None  # what went upstream, when the client asked to see it
         self.body: Any = None  # the parsed request, for the limit estimates
         self.relayed: list[bytes] | None = None  # a stream's bytes, to estimate usage nobody reported
         self.held: Held | None = None  # what the key's and group's limits hold for this call
         self.account_held: Held | None = None  # the serving account's own caps
+
+    def note_request(self, scope: dict[str, Any], body: Any) -> None:
+        """Keep the parsed request (for limit estimates), and start a capture if the client asked."""
+        self.body = body
+        if wants_capture(scope["headers"]):
+            self.capture = Capture(scope, body)
 
     def limit_headers(self) -> list[tuple[bytes, bytes]]:
         """The vendor's rate-limit headers for this call, when its key or group has limits."""
@@ -125,4 +134,35 @@ class Call:
             estimated=estimated,
         )
         self.gw.usage.submit(row)
+        if self.capture is not None:
+            self._keep_capture(row)
         self.gw.metrics.observe_call(row)
+
+    def _keep_capture(self, row: dict[str, Any]) -> None:
+        assert self.capture is not None and self.key is not None
+        data = self.capture.data
+        data.update(
+            request_id=self.request_id,
+            surface=self.surface,
+            platform=row["platform"],
+            account=self.account,
+            status_code=row["status_code"],
+            error=row["error"],
+            latency_ms=row["latency_ms"],
+            ttft_ms=row["ttft_ms"],
+            cost_usd=row["cost_usd"],
+            estimated=row["estimated"],
+            usage={
+                name: row[name]
+                for name in (
+                    "input_tokens",
+                    "output_tokens",
+                    "cached_tokens",
+                    "cache_write_tokens",
+                    "reasoning_tokens",
+                )
+            }
+            if row["status_code"] < 400 or row["input_tokens"]
+            else None,
+        )
+        self.gw.captures.put(self.request_id, self.key.id, data)

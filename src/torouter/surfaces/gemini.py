@@ -102,7 +102,7 @@ class ModelAction:
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = parse_json(raw)
             call.model = model
-            call.body = body
+            call.note_request(scope, body)
             group = key.group
             upstream_target, accounts = resolve(group, model, key.allowed_models)
             if len(accounts) > 1:  # affinity matters only where there is a choice

@@ -45,7 +45,7 @@ class ChatCompletions:
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = openai_chat.check_request(parse_json(raw))
             call.model = body["model"]
-            call.body = body
+            call.note_request(scope, body)
             group = key.group
             target, accounts = resolve(group, call.model, key.allowed_models)
             if len(accounts) > 1:  # affinity matters only where there is a choice

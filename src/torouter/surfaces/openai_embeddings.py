@@ -35,7 +35,7 @@ class Embeddings:
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = embeddings.check_openai(parse_json(raw))
             call.model = body["model"]
-            call.body = body
+            call.note_request(scope, body)
             platform = key.group.platform
             target, accounts = resolve(key.group, call.model, key.allowed_models)
             if platform not in _EMBEDDING_PLATFORMS and platform != "gemini":

@@ -38,7 +38,7 @@ class Images:
                     code="unsupported_platform",
                 )
             call.model = body.get("model") if isinstance(body.get("model"), str) else "dall-e-2"
-            call.body = body
+            call.note_request(scope, body)
             target, accounts = resolve(key.group, call.model, key.allowed_models)
         except GatewayError as err:
             await send_error(send, WIRE, err, call.request_id)

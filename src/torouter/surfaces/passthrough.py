@@ -13,6 +13,7 @@ import orjson
 from torouter.accounting.gate import requested_output
 from torouter.accounting.prices import cost_usd
 from torouter.accounting.usage import Usage
+from torouter.captures import Capture
 from torouter.catalog import Account
 from torouter.errors import GatewayError
 from torouter.routing.models import upstream_model_for
@@ -44,6 +45,8 @@ async def open_upstream(
     call: Call, wire: Wire, send: Send, accounts: list[Account], target: str, build: RequestBuilder
 ) -> Outcome | None:
     """Send with failover. On failure, answer the client in its protocol, record it, and return None."""
+    if call.capture is not None:
+        build = capturing(call.capture, build)
     try:
         gw = call.gw
         deadline = time.monotonic() + gw.settings.retry_deadline
@@ -93,6 +96,17 @@ async def open_upstream(
     if call.session is not None and call.key is not None:
         call.gw.affinity.pin(call.key.id, call.session, account.id)
     return outcome
+
+
+def capturing(capture: Capture, build: RequestBuilder) -> RequestBuilder:
+    """The same builder, noting each request it builds for the capture (the last one wins)."""
+
+    def build_and_note(account: Account) -> tuple[str, dict[str, str], bytes]:
+        url, headers, body = build(account)
+        capture.upstream(url, headers, body, account.credential)
+        return url, headers, body
+
+    return build_and_note
 
 
 def record_cut(call: Call, usage: Usage | None) -> None:

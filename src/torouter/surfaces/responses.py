@@ -96,7 +96,7 @@ class Responses:
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = responses.check_request(parse_json(raw))
             call.model = body["model"]
-            call.body = body
+            call.note_request(scope, body)
             call.stream = body.get("stream") is True
             group = key.group
             target, accounts = resolve(group, call.model, key.allowed_models)

@@ -1,0 +1,110 @@
+"""What went upstream: a call's request as the client sent it and as it left for the upstream.
+
+A client asks for it with `x-torouter-capture: 1` (the Playground does). The gateway keeps the
+pair, with every credential masked, for ten minutes, for the key that made the call only.
+Nothing is kept for calls that did not ask, so the hot path pays one header scan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+CAPTURE_HEADER = b"x-torouter-capture"
+TTL = 600.0
+MAX_ENTRIES = 1000
+MASKED = "[masked]"
+_SECRET_HEADERS = frozenset(
+    {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "proxy-authorization"}
+)
+
+
+def wants_capture(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == CAPTURE_HEADER:
+            return value.strip() not in (b"", b"0", b"false")
+    return False
+
+
+def masked_headers(headers: Any) -> dict[str, str]:
+    """Headers with credentials replaced; accepts ASGI pairs or a mapping."""
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        k = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        v = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        out[k.lower()] = MASKED if k.lower() in _SECRET_HEADERS else v
+    return out
+
+
+def masked_query(query: str) -> str:
+    if not query:
+        return ""
+    parts = [p if not p.startswith("key=") else "key=" + MASKED for p in query.split("&")]
+    return "&".join(parts)
+
+
+def _json_or_text(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")
+
+
+class Capture:
+    """One call's capture, filled in as the call goes."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, scope: dict[str, Any], body: Any) -> None:
+        query = scope.get("query_string", b"").decode("latin-1")
+        path = scope["path"] + ("?" + masked_query(query) if query else "")
+        self.data: dict[str, Any] = {
+            "client": {
+                "method": scope["method"],
+                "path": path,
+                "headers": masked_headers(scope["headers"]),
+                "body": orjson.loads(orjson.dumps(body)),  # a copy: surfaces may edit theirs later
+            },
+            "upstream": None,
+        }
+
+    def upstream(self, url: str, headers: dict[str, str], body: bytes, secret: str) -> None:
+        """The request as built for an account; the account's host is not shown, only the path."""
+        parts = urlsplit(url)
+        text = orjson.dumps(_json_or_text(body)).decode()
+        if secret and secret in text:  # a credential must never surface, even inside a body
+            text = text.replace(secret, MASKED)
+        self.data["upstream"] = {
+            "method": "POST",
+            "path": parts.path + ("?" + masked_query(parts.query) if parts.query else ""),
+            "headers": masked_headers(headers),
+            "body": orjson.loads(text),
+        }
+
+
+class Captures:
+    """Recent captures by request id, each visible only to the key that made it."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[int, float, dict[str, Any]]] = OrderedDict()
+
+    def put(self, request_id: str, key_id: int, data: dict[str, Any]) -> None:
+        now = time.time()
+        self._entries[request_id] = (key_id, now + TTL, data)
+        self._entries.move_to_end(request_id)
+        while self._entries:
+            oldest_id, (_, expires, _) = next(iter(self._entries.items()))
+            if expires > now and len(self._entries) <= MAX_ENTRIES:
+                break
+            del self._entries[oldest_id]
+
+    def get(self, request_id: str, key_id: int) -> dict[str, Any] | None:
+        entry = self._entries.get(request_id)
+        if entry is None or entry[0] != key_id or entry[1] <= time.time():
+            return None
+        return entry[2]
