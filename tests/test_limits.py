@@ -73,6 +73,8 @@ KEYS: dict[str, tuple[str, dict[str, Any]]] = {
     "group-b": ("group-rpm", {}),
     "group-budget": ("group-budget", {}),
     "caps": ("capped-accounts", {}),
+    "rpm-accounts": ("rpm-accounts", {}),
+    "tpm-account": ("tpm-account", {}),
     "plain": ("openai", {}),
     "multiplied": ("multiplied", {}),
     "anthropic-plain": ("anthropic", {}),
@@ -125,7 +127,19 @@ def limited(request: pytest.FixtureRequest, emulator: EmulatorServer, tmp_path_f
                 "max_concurrency": 1,
             }
         )
+    for name, caps in (("rpm-a", {"rpm": 1}), ("rpm-b", {"rpm": 1}), ("tpm-a", {"tpm": 1000})):
+        config["upstreams"].append(
+            {
+                "name": name,
+                "platform": "openai",
+                "base_url": emulator.openai_base_url,
+                "api_key": f"{UPSTREAM_SECRET}-{name}",
+                **caps,
+            }
+        )
     config["groups"] += [
+        {"name": "rpm-accounts", "platform": "openai", "upstreams": ["rpm-a", "rpm-b"]},
+        {"name": "tpm-account", "platform": "openai", "upstreams": ["tpm-a"]},
         {"name": "group-rpm", "platform": "openai", "upstreams": ["emu-openai"], "rpm": 2},
         {
             "name": "group-budget",
@@ -270,6 +284,25 @@ def test_account_caps_spread_calls_then_refuse_when_all_are_full(limited: Limite
     assert results == ["a b c"] * 2
     credentials = {r["headers"]["authorization"].split()[-1] for r in limited.emulator.requests()[-2:]}
     assert credentials == {f"{UPSTREAM_SECRET}-cap-a", f"{UPSTREAM_SECRET}-cap-b"}, "both accounts served one"
+
+
+def test_account_rpm_caps_move_calls_to_the_next_account_then_refuse(limited: Limited) -> None:
+    chat(limited, "rpm-accounts")
+    chat(limited, "rpm-accounts")
+    served = [r["headers"]["authorization"].split()[-1] for r in limited.emulator.requests()]
+    assert sorted(served) == [f"{UPSTREAM_SECRET}-rpm-a", f"{UPSTREAM_SECRET}-rpm-b"]
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(limited, "rpm-accounts")
+    assert caught.value.code == "upstream_capacity"
+    assert len(limited.emulator.requests()) == 2
+
+
+def test_an_account_tpm_cap_counts_the_tokens_it_served(limited: Limited) -> None:
+    limited.emulator.script({"usage": {"input_tokens": 800, "output_tokens": 200}})
+    chat(limited, "tpm-account")
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(limited, "tpm-account")
+    assert caught.value.code == "upstream_capacity"
 
 
 def test_cost_is_priced_from_each_vendors_usage_buckets(limited: Limited) -> None:
