@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
+from torouter import admin
 from torouter.config import Settings
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
@@ -16,6 +17,7 @@ from torouter.protocols import anthropic_messages, openai_chat
 from torouter.surfaces import anthropic, captures, openai, openai_embeddings, openai_images, responses
 from torouter.surfaces import gemini as gemini_surface
 from torouter.surfaces.asgi import Receive, Scope, Send, header, send_response
+from torouter.web import StaticSite
 
 log = logging.getLogger("torouter")
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -30,7 +32,9 @@ class App:
         self.anthropic_models = anthropic.Models(gateway)
         self.gemini_models = gemini_surface.Models(gateway)
         stored_responses = responses.StoredResponses(gateway)
+        web = StaticSite()  # the dashboard and the Playground
         gemini_action = gemini_surface.ModelAction(gateway)
+        admin_api = admin.create_admin_app(gateway)
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): openai.ChatCompletions(gateway),
             ("POST", "/v1/responses"): responses.Responses(gateway),
@@ -43,6 +47,8 @@ class App:
             ("GET", "/healthz"): self.healthz,
             ("GET", "/readyz"): self.readyz,
             ("GET", "/metrics"): self.metrics,
+            ("GET", "/dashboard"): web,
+            ("GET", "/playground"): web,
         }
         # Paths with an id in them, matched by prefix after the exact table misses.
         self.prefixes: list[tuple[str, str, Handler]] = [
@@ -53,6 +59,9 @@ class App:
             ("POST", "/v1beta/models/", gemini_action),
             ("POST", "/v1/models/", gemini_action),  # newer google-genai SDKs call /v1
             ("GET", captures.PREFIX, captures.CaptureLookup(gateway)),
+            ("GET", "/dashboard/", web),
+            ("GET", "/playground/", web),
+            *((method, admin.PREFIX + "/", admin_api) for method in admin.METHODS),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -104,7 +104,7 @@ class Snapshot:
     prices: PriceTable = field(default_factory=lambda: PriceTable({}))
 
 
-def _account(a: UpstreamAccount) -> Account:
+def account_from_row(a: UpstreamAccount) -> Account:
     t = a.timeouts or {}
     return Account(
         id=a.id,
@@ -128,7 +128,7 @@ def _account(a: UpstreamAccount) -> Account:
 
 
 async def load_snapshot(session: AsyncSession) -> Snapshot:
-    accounts = {a.id: _account(a) for a in (await session.execute(select(UpstreamAccount))).scalars()}
+    accounts = {a.id: account_from_row(a) for a in (await session.execute(select(UpstreamAccount))).scalars()}
     groups_by_id: dict[int, GroupEntry] = {}
     for g in (await session.execute(select(Group))).scalars():
         groups_by_id[g.id] = GroupEntry(

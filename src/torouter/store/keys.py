@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from torouter.config import BUDGET_PERIODS
+from torouter.store.errors import Invalid, NotFound, StoreError
 from torouter.store.schema import ApiKey, Group
 
 KEY_PREFIX = "sk-tr-"
@@ -27,10 +29,6 @@ def new_key() -> str:
 
 def display_prefix(key: str) -> str:
     return key[: len(KEY_PREFIX) + 6]
-
-
-class StoreError(Exception):
-    """A store operation that cannot be done as asked (unknown group, unknown key)."""
 
 
 @dataclass(slots=True)
@@ -65,11 +63,24 @@ async def group_named(session: AsyncSession, group_name: str) -> Group:
     group = (await session.execute(select(Group).where(Group.name == group_name))).scalar_one_or_none()
     if group is None:
         names = (await session.execute(select(Group.name).order_by(Group.name))).scalars().all()
-        raise StoreError(f"no group is named {group_name!r}; known groups: {', '.join(names) or 'none'}")
+        raise NotFound(
+            f"no group is named {group_name!r}; known groups: {', '.join(names) or 'none'}", "group"
+        )
     return group
 
 
+def check_budget_period(period: str | None) -> None:
+    if period is not None and period not in BUDGET_PERIODS:
+        raise Invalid(
+            f"budget_period must be one of {', '.join(BUDGET_PERIODS)} or null, not {period!r}",
+            "budget_period",
+        )
+
+
 async def create_key(session: AsyncSession, group_name: str, options: KeyOptions) -> tuple[ApiKey, str]:
+    check_budget_period(options.budget_period)
+    if options.budget_period is not None and options.budget_usd is None:
+        raise Invalid("a budget period needs a budget: give one (--budget, or budget_usd)", "budget_period")
     group = await group_named(session, group_name)
     key = new_key()
     now = time.time()
@@ -115,8 +126,9 @@ async def find_key(session: AsyncSession, ref: str) -> tuple[ApiKey, str]:
         cond = ApiKey.name == ref
     rows = (await session.execute(query.where(cond))).all()
     if not rows:
-        raise StoreError(
-            f"no key matches {ref!r}; give its id, prefix, name or full value (see `torouter keys list`)"
+        raise NotFound(
+            f"no key matches {ref!r}; give its id, prefix, name or full value (see `torouter keys list`)",
+            "key",
         )
     if len(rows) > 1:
         raise StoreError(f"{len(rows)} keys match {ref!r}; give its id instead (see `torouter keys list`)")
@@ -149,11 +161,14 @@ async def update_key(session: AsyncSession, ref: str, changes: Mapping[str, Any]
     if "group" in changes:
         group = await group_named(session, changes["group"])
         values["group_id"], group_name = group.id, group.name
+    check_budget_period(values.get("budget_period"))
     budget = values.get("budget_usd", key.budget_usd)
     if budget is None and "budget_usd" in values:
         values["budget_period"] = None
     elif budget is None and values.get("budget_period") is not None:
-        raise StoreError(f"key {key.id} has no budget: give --budget with --budget-period")
+        raise Invalid(
+            f"key {key.id} has no budget: give one (--budget, or budget_usd) with the period", "budget_period"
+        )
     values["updated_at"] = max(time.time(), key.updated_at + 0.001)
     for column, value in values.items():
         setattr(key, column, value)

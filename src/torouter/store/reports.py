@@ -138,11 +138,28 @@ async def key_spends(session: AsyncSession, starts: dict[int, float]) -> dict[in
     return spent
 
 
+async def group_spends(session: AsyncSession, starts: dict[str, float]) -> dict[str, float]:
+    """What each group spent, SUM(cost_usd) of its usage records from `starts[group_name]` on."""
+    by_start: dict[float, list[str]] = {}
+    for name, start in starts.items():
+        by_start.setdefault(start, []).append(name)
+    spent = dict.fromkeys(starts, 0.0)
+    u = UsageRecord
+    for start, names in by_start.items():
+        query = (
+            select(u.group_name, func.sum(u.cost_usd))
+            .where(u.group_name.in_(names), u.created_at >= start)
+            .group_by(u.group_name)
+        )
+        spent.update({name: float(total or 0.0) for name, total in (await session.execute(query)).all()})
+    return spent
+
+
 async def set_account_status(session: AsyncSession, name: str, status: str) -> UpstreamAccount:
     """An admin enables or disables an account; updated_at moves, so running gateways reload it."""
     import time
 
-    from torouter.store.keys import StoreError
+    from torouter.store.errors import NotFound
 
     row = (
         await session.execute(select(UpstreamAccount).where(UpstreamAccount.name == name))
@@ -153,9 +170,11 @@ async def set_account_status(session: AsyncSession, name: str, status: str) -> U
             .scalars()
             .all()
         )
-        raise StoreError(f"no upstream is named {name!r}; known upstreams: {', '.join(names) or 'none'}")
+        raise NotFound(
+            f"no upstream is named {name!r}; known upstreams: {', '.join(names) or 'none'}", "upstream"
+        )
     row.status = status
     row.status_reason = None if status == "active" else "disabled by an admin"
     row.cooldown_until = None
-    row.updated_at = time.time()
+    row.updated_at = max(time.time(), row.updated_at + 0.001)
     return row
