@@ -40,7 +40,7 @@ def test_demo_serves_a_ready_key_against_the_emulator(tmp_path: Path) -> None:
         output = ""
         deadline = time.monotonic() + 30
         assert proc.stdout is not None
-        while "demo-gemini" not in output and time.monotonic() < deadline:
+        while "Dashboard:" not in output and time.monotonic() < deadline:
             output += proc.stdout.readline()
         key = re.search(r"demo-openai\s+key: (sk-tr-\S+)", output)
         assert key, output
@@ -55,6 +55,13 @@ def test_demo_serves_a_ready_key_against_the_emulator(tmp_path: Path) -> None:
             except httpx.ConnectError:
                 time.sleep(0.1)
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"].endswith("demo")
+        token = re.search(r"admin token: (\S+)\)", output)
+        assert token, output
+        keys = httpx.get(
+            f"http://127.0.0.1:{port}/admin/api/keys", headers={"authorization": f"Bearer {token.group(1)}"}
+        )
+        assert keys.status_code == 200 and len(keys.json()["data"]) == 3  # the dashboard can sign in
+        assert httpx.get(f"http://127.0.0.1:{port}/playground").status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=20)

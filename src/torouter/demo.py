@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import threading
 import time
 import urllib.request
@@ -23,7 +25,9 @@ DEMO_GROUPS = {
 
 
 def demo_settings(port: int, emulator_url: str, database_url: str) -> Settings:
-    settings = Settings(source="<demo>", port=port, database_url=database_url)
+    # A fresh admin token each run, so the dashboard can be tried (and no fixed token ships).
+    token = os.environ.get("TOROUTER_ADMIN_TOKEN") or "demo-" + secrets.token_urlsafe(18)
+    settings = Settings(source="<demo>", port=port, database_url=database_url, admin_token=token)
     for group, (platform, suffix) in DEMO_GROUPS.items():
         upstream = f"emulator-{platform}"
         settings.upstreams.append(
@@ -89,6 +93,12 @@ def run_demo(port: int, emulator_port: int, database_url: str) -> None:
         )
         for group, key in keys.items():
             console.print(f"  {group:16} key: {key}", highlight=False)
+        console.print(
+            f"Dashboard: {base}/dashboard (admin token: {settings.admin_token})  "
+            f"Playground: {base}/playground",
+            highlight=False,
+            soft_wrap=True,
+        )
         console.print(
             f"Try: curl {base}/v1/chat/completions -H 'Authorization: Bearer {keys['demo-openai']}' "
             '-H \'content-type: application/json\' -d \'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}\'',
