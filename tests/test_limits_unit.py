@@ -1,0 +1,103 @@
+"""The limit arithmetic on its own: budget periods in UTC, sliding windows, reservations."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+from datetime import UTC, datetime
+
+import pytest
+
+from torouter.accounting.limits import MemoryLimits, Rule, Window, period_end, period_start
+
+
+def ts(text: str) -> float:
+    return float(calendar.timegm(datetime.fromisoformat(text).replace(tzinfo=UTC).timetuple()))
+
+
+@pytest.mark.parametrize(
+    ("period", "now", "start", "end"),
+    [
+        ("daily", "2026-11-28T15:30:00", "2026-11-28T00:00:00", "2026-11-29T00:00:00"),
+        ("weekly", "2026-11-28T15:30:00", "2026-11-23T00:00:00", "2026-11-30T00:00:00"),  # Monday to Monday
+        ("monthly", "2026-11-28T15:30:00", "2026-11-01T00:00:00", "2026-12-01T00:00:00"),
+        ("monthly", "2026-12-31T23:59:59", "2026-12-01T00:00:00", "2027-01-01T00:00:00"),
+        ("monthly", "2028-02-29T12:00:00", "2028-02-01T00:00:00", "2028-03-01T00:00:00"),
+    ],
+)
+def test_budget_periods_start_and_end_on_utc_boundaries(period: str, now: str, start: str, end: str) -> None:
+    s = period_start(period, ts(now))
+    assert s == ts(start)
+    assert period_end(period, s) == ts(end)
+
+
+def test_a_budget_without_a_period_never_resets() -> None:
+    assert period_start(None, ts("2026-11-28T15:30:00")) == 0
+    assert period_end(None, 0) == float("inf")
+
+
+def test_a_new_period_starts_with_nothing_spent() -> None:
+    limits = MemoryLimits()
+    rule = Rule("key:1", budget=1.0, period="daily")
+
+    async def story() -> None:
+        day1 = ts("2026-11-28T23:59:00")
+        assert (await limits.admit((rule,), 0, 0.5, day1)).refusal.kind == "missing"  # type: ignore[union-attr]
+        await limits.load_spend(rule, period_start("daily", day1), 0.0)
+        held = (await limits.admit((rule,), 0, 0.5, day1)).held
+        assert held is not None
+        await limits.settle(held, 0, 1.25, day1)  # the call cost more than its reservation
+        refused = (await limits.admit((rule,), 0, 0.5, day1 + 30)).refusal
+        assert refused is not None and refused.kind == "budget" and refused.used == pytest.approx(1.25)
+        assert refused.retry_after == pytest.approx(30)  # until midnight UTC
+        day2 = ts("2026-11-29T00:00:01")
+        assert (await limits.admit((rule,), 0, 0.5, day2)).refusal.kind == "missing"  # type: ignore[union-attr]
+        await limits.load_spend(rule, period_start("daily", day2), 0.0)
+        assert (await limits.admit((rule,), 0, 0.5, day2)).held is not None
+
+    asyncio.run(story())
+
+
+def test_reservations_bound_concurrent_spend() -> None:
+    limits = MemoryLimits()
+    rule = Rule("group:1", budget=1.0)
+
+    async def story() -> None:
+        await limits.load_spend(rule, 0, 0.0)
+        admitted = []
+        for _ in range(10):
+            verdict = await limits.admit((rule,), 0, 0.3, 1000.0)
+            if verdict.held is not None:
+                admitted.append(verdict.held)
+        assert len(admitted) == 4  # 0, 0.3, 0.6 and 0.9 were under 1.0 when each asked
+        for held in admitted:
+            await limits.settle(held, 0, 0.3, 1001.0)
+        assert await limits.spend(rule, 1001.0) == pytest.approx(1.2)  # at most one reservation over
+
+    asyncio.run(story())
+
+
+def test_a_window_forgets_what_is_older_than_a_minute() -> None:
+    w = Window()
+    w.add(100, 3)
+    w.add(130, 2)
+    assert w.used(130) == (5, 100)
+    assert w.used(159) == (5, 100)
+    assert w.used(160) == (2, 130)  # the bucket of second 100 has left the window
+    assert w.used(190) == (0, 190)
+    w.add(160 + 60, 1)  # a slot reused a minute later starts again from zero
+    assert w.used(220) == (1, 220)
+
+
+def test_the_key_and_group_rules_take_a_call_together_or_not_at_all() -> None:
+    limits = MemoryLimits()
+    key, group = Rule("key:1", rpm=5), Rule("group:1", rpm=1)
+
+    async def story() -> None:
+        assert (await limits.admit((key, group), 0, 0.0, 50.0)).held is not None
+        refused = (await limits.admit((key, group), 0, 0.0, 51.0)).refusal
+        assert refused is not None and refused.rule == group
+        # The refused call took nothing from the key's own window.
+        assert limits.requests["key:1"].used(51) == (1, 50)
+
+    asyncio.run(story())
