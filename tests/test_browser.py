@@ -201,3 +201,32 @@ def test_every_page_is_readable_on_a_laptop_and_a_phone(
     assert overflow <= 1, f"the Playground is {overflow}px wider than a {size} screen"
     shot(page, f"{size}-playground")
     context.close()
+
+
+def test_the_stop_button_ends_a_stream_and_the_gateway_cancels_the_upstream(
+    browser: object, gateway: GatewayServer, emulator: EmulatorServer
+) -> None:
+    key = gateway.create_key("openai", "--name", "stopper")
+    emulator.script({"text": " ".join(f"w{i}" for i in range(60)), "chunk_delay": 0.2})
+    context = browser.new_context(viewport=LAPTOP)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(gateway.url + "/playground")
+    page.get_by_test_id("key-input").fill(key)
+    page.get_by_test_id("key-use").click()
+    page.get_by_test_id("protocol-select").select_option("openai-chat")
+    page.get_by_test_id("model-custom").fill("gpt-4o-mini")
+    page.get_by_test_id("chat-input").fill("Go on for a while.")
+    page.get_by_test_id("send-button").click()
+    page.wait_for_function(
+        "() => (document.querySelector('[data-testid=assistant-text]')?.innerText || '').includes('w3')"
+    )
+    page.get_by_test_id("stop-button").click()
+    page.get_by_test_id("chat-stopped").wait_for()
+    text = page.get_by_test_id("assistant-text").last.inner_text()
+    assert "w3" in text and "w59" not in text
+    deadline = time.monotonic() + 3
+    while not emulator.requests()[-1].get("disconnected"):
+        assert time.monotonic() < deadline, "stopping in the browser did not cancel the upstream stream"
+        time.sleep(0.05)
+    shot(page, "playground-stopped")
+    context.close()
