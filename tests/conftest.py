@@ -211,6 +211,12 @@ def world(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) ->
 
 def seed_keys(config_path: Path, groups: list[str]) -> dict[str, str]:
     """One key per group, made in-process (the CLI path has its own tests; this saves a process per key)."""
+    return make_keys(config_path, {g: (g, {"name": f"{g}-key"}) for g in groups})
+
+
+def make_keys(config_path: Path, specs: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """label -> (group, KeyOptions fields): keys made in-process, with their limits. Named by label
+    unless the fields give a name."""
     from torouter.config import load_settings
     from torouter.gateway import prepare_store
     from torouter.store.db import make_engine, sessionmaker
@@ -224,7 +230,11 @@ def seed_keys(config_path: Path, groups: list[str]) -> dict[str, str]:
         try:
             await prepare_store(engine, sessions, settings)
             async with sessions() as session, session.begin():
-                return {g: (await create_key(session, g, KeyOptions(name=f"{g}-key")))[1] for g in groups}
+                out = {}
+                for label, (group, fields) in specs.items():
+                    options = KeyOptions(**{"name": label, **fields})
+                    out[label] = (await create_key(session, group, options))[1]
+                return out
         finally:
             await engine.dispose()
 

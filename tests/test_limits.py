@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 import time
@@ -18,7 +17,7 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 
-from tests.conftest import UPSTREAM_SECRET, gateway_config
+from tests.conftest import UPSTREAM_SECRET, gateway_config, make_keys
 from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer
 from tests.services import need
@@ -32,31 +31,6 @@ def flush_test_redis(url: str = REDIS_TEST_URL) -> None:
     import redis
 
     redis.Redis.from_url(url).flushdb()
-
-
-def make_keys(config_path: Path, specs: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
-    """name -> (group, KeyOptions fields): keys made in-process, with their limits."""
-    from torouter.config import load_settings
-    from torouter.gateway import prepare_store
-    from torouter.store.db import make_engine, sessionmaker
-    from torouter.store.keys import KeyOptions, create_key
-
-    settings = load_settings(config_path)
-
-    async def main() -> dict[str, str]:
-        engine = make_engine(settings.database_url)
-        sessions = sessionmaker(engine)
-        try:
-            await prepare_store(engine, sessions, settings)
-            async with sessions() as session, session.begin():
-                out = {}
-                for name, (group, fields) in specs.items():
-                    out[name] = (await create_key(session, group, KeyOptions(name=name, **fields)))[1]
-                return out
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
 
 
 KEYS: dict[str, tuple[str, dict[str, Any]]] = {

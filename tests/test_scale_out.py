@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import gateway_config
+from tests.conftest import gateway_config, make_keys
 from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer
 from tests.services import temporary_postgres_database
-from tests.test_limits import flush_test_redis, make_keys
+from tests.test_limits import flush_test_redis
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 REDIS_TEST_URL = "redis://127.0.0.1:6379/10"

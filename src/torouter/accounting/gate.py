@@ -13,12 +13,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from torouter.accounting.limits import Held, LimitBackend, MemoryLimits, Meter, Refusal, Rule, period_end
+from torouter.accounting.limits import Held, LimitBackend, MemoryLimits, Meter, Refusal, Rule, period_start
 from torouter.catalog import Account, GroupEntry, KeyEntry
 from torouter.errors import GatewayError
+from torouter.store.reports import spends
 from torouter.store.schema import UsageRecord
 
 log = logging.getLogger("torouter.limits")
@@ -208,20 +208,13 @@ class Gate:
             log.warning("settling limits failed: %s", type(exc).__name__)
 
     async def _load_spend(self, rule: Rule, now: float) -> None:
-        from torouter.accounting.limits import period_start
-
         start = period_start(rule.period, now)
         column, value = self._names.get(rule.scope, ("", None))
         spent = 0.0
         if column:
             col = UsageRecord.key_id if column == "key_id" else UsageRecord.group_name
             async with self._sessions() as session:
-                query = select(func.coalesce(func.sum(UsageRecord.cost_usd), 0.0)).where(
-                    col == value, UsageRecord.created_at >= start
-                )
-                if rule.period is not None:
-                    query = query.where(UsageRecord.created_at < period_end(rule.period, start))
-                spent = float((await session.execute(query)).scalar_one())
+                spent = (await spends(session, col, {value: float(start)}))[value]
         await self.backend.load_spend(rule, start, spent)
 
     async def spend(self, rule: Rule) -> float | None:

@@ -121,38 +121,30 @@ async def usage_total(session: AsyncSession, since: float | None = None) -> dict
     return _measures((await session.execute(query)).one())
 
 
-async def key_spends(session: AsyncSession, starts: dict[int, float]) -> dict[int, float]:
-    """What each key spent, SUM(cost_usd) of its usage records from `starts[key_id]` (a period start) on."""
-    by_start: dict[float, list[int]] = {}
-    for key_id, start in starts.items():
-        by_start.setdefault(start, []).append(key_id)
+async def spends(session: AsyncSession, column: Any, starts: dict[Any, float]) -> dict[Any, float]:
+    """SUM(cost_usd) per value of `column` (key_id or group_name), each from its own period start on."""
+    by_start: dict[float, list[Any]] = {}
+    for value, start in starts.items():
+        by_start.setdefault(start, []).append(value)
     spent = dict.fromkeys(starts, 0.0)
-    u = UsageRecord
-    for start, ids in by_start.items():
+    for start, values in by_start.items():
         query = (
-            select(u.key_id, func.sum(u.cost_usd))
-            .where(u.key_id.in_(ids), u.created_at >= start)
-            .group_by(u.key_id)
+            select(column, func.sum(UsageRecord.cost_usd))
+            .where(column.in_(values), UsageRecord.created_at >= start)
+            .group_by(column)
         )
-        spent.update({kid: float(total or 0.0) for kid, total in (await session.execute(query)).all()})
+        spent.update({value: float(total or 0.0) for value, total in (await session.execute(query)).all()})
     return spent
+
+
+async def key_spends(session: AsyncSession, starts: dict[int, float]) -> dict[int, float]:
+    """What each key spent since `starts[key_id]` (its budget period's start)."""
+    return await spends(session, UsageRecord.key_id, starts)
 
 
 async def group_spends(session: AsyncSession, starts: dict[str, float]) -> dict[str, float]:
-    """What each group spent, SUM(cost_usd) of its usage records from `starts[group_name]` on."""
-    by_start: dict[float, list[str]] = {}
-    for name, start in starts.items():
-        by_start.setdefault(start, []).append(name)
-    spent = dict.fromkeys(starts, 0.0)
-    u = UsageRecord
-    for start, names in by_start.items():
-        query = (
-            select(u.group_name, func.sum(u.cost_usd))
-            .where(u.group_name.in_(names), u.created_at >= start)
-            .group_by(u.group_name)
-        )
-        spent.update({name: float(total or 0.0) for name, total in (await session.execute(query)).all()})
-    return spent
+    """What each group spent since `starts[group_name]`."""
+    return await spends(session, UsageRecord.group_name, starts)
 
 
 async def set_account_status(session: AsyncSession, name: str, status: str) -> UpstreamAccount:
