@@ -61,7 +61,7 @@ class Pair:
 
         return asyncio.run(run())
 
-    def rows_for(self, request_ids: list[str], wait: float = 5.0) -> list[Any]:
+    def rows_for(self, request_ids: list[str], wait: float = 15.0) -> list[Any]:
         deadline = time.monotonic() + wait
         while True:
             rows = self.query("SELECT * FROM usage_records WHERE request_id = ANY($1::text[])", request_ids)
