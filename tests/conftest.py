@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer, free_port
 
 UPSTREAM_SECRET = "sk-upstream-SECRET-4f1c2d9e8b7a6c5d"
+# Every process of the suite (gateways, the CLI, in-process key making) seals credentials alike.
+os.environ.setdefault("TOROUTER_SECRET_KEY", "the-test-suite-secret-key")
 
 
 @pytest.fixture(scope="session")

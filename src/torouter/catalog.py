@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from torouter.accounting.prices import PriceTable
 from torouter.store.prices import load_prices
 from torouter.store.schema import ApiKey, Group, GroupUpstream, ModelPrice, UpstreamAccount
+from torouter.store.sealing import SealError, sealer
 
 log = logging.getLogger("torouter.catalog")
 CHANGES_CHANNEL = "torouter:catalog-changed"
@@ -106,15 +107,21 @@ class Snapshot:
 
 def account_from_row(a: UpstreamAccount) -> Account:
     t = a.timeouts or {}
+    status = a.status
+    try:
+        credential = sealer().open(a.credential)
+    except SealError as exc:
+        log.error("upstream account %s is out of service: %s", a.name, exc)
+        credential, status = "", "disabled"
     return Account(
         id=a.id,
         name=a.name,
         platform=a.platform,
         base_url=a.base_url.rstrip("/"),
-        credential=a.credential,
+        credential=credential,
         weight=a.weight,
         priority=a.priority,
-        status=a.status,
+        status=status,
         models=tuple(a.models or ()),
         model_map=dict(a.model_map or {}),
         max_concurrency=a.max_concurrency,

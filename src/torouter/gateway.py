@@ -21,7 +21,7 @@ from torouter.routing.health import Health
 from torouter.store.db import make_engine, migrate, sessionmaker
 from torouter.store.prices import seed_prices
 from torouter.store.responses import ResponseStore
-from torouter.store.sync import sync_config
+from torouter.store.sync import seal_plaintext_credentials, sync_config
 from torouter.upstreams.client import UpstreamClient
 
 log = logging.getLogger("torouter")
@@ -94,4 +94,5 @@ async def prepare_store(
     await migrate(engine)
     async with sessions() as session, session.begin():
         await sync_config(session, settings)
+        await seal_plaintext_credentials(session)
         await seed_prices(session)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from torouter.config import PLATFORMS, Timeouts
 from torouter.store.errors import Conflict, Invalid, NotFound
 from torouter.store.schema import Group, GroupUpstream, UpstreamAccount, UsageRecord
+from torouter.store.sealing import sealer
 
 # The columns `create_account` and `update_account` set besides the name.
 ACCOUNT_FIELDS = frozenset(
@@ -106,6 +107,7 @@ async def create_account(
         values["base_url"] = default
     values.setdefault("credential", "")
     _check(values)
+    values["credential"] = sealer().seal(values["credential"])
     values["base_url"] = values["base_url"].rstrip("/")
     values["timeouts"] = full_timeouts(values.get("timeouts"))
     taken = await session.execute(select(UpstreamAccount.id).where(UpstreamAccount.name == name))
@@ -138,7 +140,9 @@ async def update_account(session: AsyncSession, name: str, changes: Mapping[str,
                 f"upstream {name!r} serves group(s) {', '.join(clashing)} on {row.platform}; "
                 "take it out of them before changing its platform"
             )
-    new_credential = "credential" in values and values["credential"] != row.credential
+    new_credential = "credential" in values and not sealer().same(row.credential, values["credential"])
+    if "credential" in values:
+        values["credential"] = sealer().seal(values["credential"])
     if new_credential and row.status == "disabled" and row.status_reason != ADMIN_DISABLED:
         values["status"], values["status_reason"] = "active", None  # a new credential deserves a new try
     for column, value in values.items():

@@ -9,13 +9,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from torouter.config import GroupConfig, Settings, UpstreamConfig
 from torouter.store.schema import Group, GroupUpstream, UpstreamAccount
+from torouter.store.sealing import sealer
+
+
+async def seal_plaintext_credentials(session: AsyncSession) -> int:
+    """Encrypt credentials stored before encryption existed; returns how many there were."""
+    seal = sealer()
+    rows = (await session.execute(select(UpstreamAccount))).scalars()
+    changed = 0
+    for row in rows:
+        sealed = seal.seal(row.credential)
+        if sealed != row.credential:
+            row.credential, changed = sealed, changed + 1
+    return changed
 
 
 def _account_fields(u: UpstreamConfig) -> dict[str, object]:
+    """The columns the config decides, but the credential (stored sealed, so compared apart)."""
     return {
         "platform": u.platform,
         "base_url": u.base_url,
-        "credential": u.api_key,
         "weight": u.weight,
         "priority": u.priority,
         "models": list(u.models),
@@ -48,6 +61,7 @@ def _group_fields(g: GroupConfig) -> dict[str, object]:
 async def sync_config(session: AsyncSession, settings: Settings) -> None:
     """Upsert what the config declares; touch a row only when it changed, so caches see real changes."""
     now = time.time()
+    seal = sealer()
     accounts: dict[str, UpstreamAccount] = {
         a.name: a for a in (await session.execute(select(UpstreamAccount))).scalars()
     }
@@ -56,13 +70,23 @@ async def sync_config(session: AsyncSession, settings: Settings) -> None:
         row = accounts.get(u.name)
         if row is None:
             row = UpstreamAccount(
-                name=u.name, source="config", status="active", created_at=now, updated_at=now, **fields
+                name=u.name,
+                source="config",
+                status="active",
+                created_at=now,
+                updated_at=now,
+                credential=seal.seal(u.api_key),
+                **fields,
             )
             session.add(row)
             accounts[u.name] = row
-        elif any(getattr(row, k) != v for k, v in fields.items()):
-            if row.credential != fields["credential"] and row.status == "disabled":
-                row.status, row.status_reason = "active", None  # a new credential deserves a new try
+            continue
+        new_credential = not seal.same(row.credential, u.api_key)
+        if new_credential or any(getattr(row, k) != v for k, v in fields.items()):
+            if new_credential:
+                row.credential = seal.seal(u.api_key)
+                if row.status == "disabled":
+                    row.status, row.status_reason = "active", None  # a new credential deserves a new try
             for k, v in fields.items():
                 setattr(row, k, v)
             row.updated_at = now
