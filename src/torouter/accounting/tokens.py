@@ -75,8 +75,11 @@ def document_tokens(doc: hub.Document) -> int:
     if doc.text is not None:
         return text_tokens(doc.text)
     if doc.data:
-        pages = max(1, base64.b64decode(doc.data + "=" * (-len(doc.data) % 4)).count(b"/Type /Page") - 1)
-        return pages * PDF_PAGE_TOKENS
+        try:
+            pdf = base64.b64decode(doc.data + "=" * (-len(doc.data) % 4))
+        except ValueError:  # not base64 (non-ASCII text): one page, and the upstream will refuse it
+            pdf = b""
+        return max(1, pdf.count(b"/Type /Page") - 1) * PDF_PAGE_TOKENS
     return PDF_PAGE_TOKENS
 
 

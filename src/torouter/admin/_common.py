@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +29,11 @@ def _platform(value: str) -> str:
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Platform = Annotated[str, AfterValidator(_platform), Field(json_schema_extra={"enum": list(PLATFORMS)})]
 Period = Annotated[str, Field(pattern=f"^({'|'.join(BUDGET_PERIODS)})$", examples=list(BUDGET_PERIODS))]
-Count = Annotated[int, Field(ge=0, description="0: no limit")]
+# The store's INTEGER columns hold 32 bits on PostgreSQL: a larger number is a 422, not a failed write.
+MAX_INT = 2**31 - 1
+Count = Annotated[int, Field(ge=0, le=MAX_INT, description="0: no limit")]
+Priority = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+KeyId = Annotated[int, Path(ge=0, le=MAX_INT)]
 Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 ModelMap = dict[Annotated[str, StringConstraints(min_length=1)], str]
 

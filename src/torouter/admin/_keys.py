@@ -15,6 +15,7 @@ from torouter.admin._common import (
     Body,
     Count,
     GatewayDep,
+    KeyId,
     Name,
     Page,
     Period,
@@ -50,6 +51,9 @@ Duration = Annotated[
     Field(gt=0, allow_inf_nan=False, description="30d, 12h, 45m, 90s or seconds", examples=["30d"]),
 ]
 
+# Python's JSON reader takes NaN and Infinity; a key would then never expire, and answer invalid JSON.
+Timestamp = Annotated[float, Field(allow_inf_nan=False, description="Unix seconds")]
+
 
 class KeyCreate(Body):
     group: Name
@@ -60,7 +64,7 @@ class KeyCreate(Body):
     tpm: Count = 0
     max_concurrency: Count = 0
     expires_in: Duration | None = None
-    expires_at: float | None = None
+    expires_at: Timestamp | None = None
     models: list[str] = Field(default_factory=list, description="Models the key may call; [] for all")
 
 
@@ -73,7 +77,7 @@ class KeyPatch(Body):
     tpm: Count = 0
     max_concurrency: Count = 0
     expires_in: Duration | None = None
-    expires_at: float | None = None
+    expires_at: Timestamp | None = None
     models: list[str] = Field(default_factory=list)
 
 
@@ -169,14 +173,14 @@ async def create(body: KeyCreate, gw: GatewayDep) -> CreatedKey:
 
 
 @router.get("/{key_id}", response_model=Key)
-async def get_one(key_id: int, gw: GatewayDep) -> Key:
+async def get_one(key_id: KeyId, gw: GatewayDep) -> Key:
     async with reading(gw) as session:
         (key,) = await _keys(session, [await find_key(session, str(key_id))])
     return key
 
 
 @router.patch("/{key_id}", response_model=Key)
-async def change(key_id: int, body: KeyPatch, gw: GatewayDep) -> Key:
+async def change(key_id: KeyId, body: KeyPatch, gw: GatewayDep) -> Key:
     """Change the fields given. null clears budget_usd, budget_period and expires_at; [] clears models; 0 a limit."""
     changes = given(body)
     for name in ("expires_in", "expires_at"):
@@ -197,7 +201,7 @@ async def change(key_id: int, body: KeyPatch, gw: GatewayDep) -> Key:
 
 
 @router.post("/{key_id}/revoke", response_model=Key)
-async def revoke(key_id: int, gw: GatewayDep) -> Key:
+async def revoke(key_id: KeyId, gw: GatewayDep) -> Key:
     """Revoke the key: running gateways refuse it at once (replicas within key_refresh_interval)."""
     async with writing(gw) as session:
         row, group = await find_key(session, str(key_id))

@@ -16,6 +16,7 @@ from torouter.admin._common import (
     Name,
     Page,
     Platform,
+    Priority,
     given,
     reading,
     writing,
@@ -58,7 +59,7 @@ class UpstreamCreate(Body):
     base_url: BaseUrl = Field(None, description="The platform's default when left out")
     api_key: str = Field(min_length=1, description="Write-only: never answered")
     weight: Count = 1
-    priority: int = 0
+    priority: Priority = 0
     models: list[str] = Field(default_factory=list)
     model_map: ModelMap = Field(default_factory=dict)
     max_concurrency: Count = 0
@@ -72,7 +73,7 @@ class UpstreamPatch(Body):
     base_url: Annotated[str, AfterValidator(_http_url)] = ""
     api_key: str = Field("", min_length=1)
     weight: Count = 1
-    priority: int = 0
+    priority: Priority = 0
     models: list[str] = Field(default_factory=list)
     model_map: ModelMap = Field(default_factory=dict)
     max_concurrency: Count = 0

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from torouter.admin._common import GatewayDep, invalid, reading
+from torouter.admin._common import MAX_INT, GatewayDep, invalid, reading
 from torouter.store.reports import USAGE_DIMENSIONS, usage_by, usage_total
 from torouter.store.usage_queries import UsageFilter, record_dict, usage_log, usage_timeseries
 
@@ -91,7 +91,7 @@ class Timeseries(BaseModel):
     totals: Totals
 
 
-Since = Annotated[float | None, Query(description="Unix seconds")]
+Since = Annotated[float | None, Query(allow_inf_nan=False, description="Unix seconds")]
 Filter = Annotated[str | None, Query()]
 
 
@@ -108,7 +108,7 @@ async def log(
         str | None, Query(pattern=r"^(error|\d{3})$", description="A status code, or error for >= 400")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> UsagePage:
     """The usage records that match, newest first, one page at a time."""
     where = UsageFilter(since, until, key, group, model, account, status)

@@ -62,21 +62,21 @@ def _decode_block(raw: Any) -> hub.Block | None:
     if kind == "text" and isinstance(raw.get("text"), str):
         return hub.Text(raw["text"], raw.get("cache_control"), raw.get("citations"))
     if kind == "image":
-        src = raw.get("source") or {}
-        if src.get("type") == "base64":
-            return hub.Image(src.get("media_type"), src.get("data"), cache_control=raw.get("cache_control"))
-        if src.get("type") == "url":
-            return hub.Image(url=src.get("url"), cache_control=raw.get("cache_control"))
+        src = raw.get("source") if isinstance(raw.get("source"), dict) else {}
+        if src.get("type") == "base64" and _strs(src.get("media_type"), src.get("data")):
+            return hub.Image(src["media_type"], src["data"], cache_control=raw.get("cache_control"))
+        if src.get("type") == "url" and _strs(src.get("url")):
+            return hub.Image(url=src["url"], cache_control=raw.get("cache_control"))
         return None
     if kind == "document":
         return _decode_document(raw)
-    if kind == "tool_use":
+    if kind == "tool_use" and _strs(raw.get("id", ""), raw.get("name", "")):
         inp = raw.get("input")
         return hub.ToolUse(
             raw.get("id", ""), raw.get("name", ""), inp if isinstance(inp, dict) else {},
             cache_control=raw.get("cache_control"),
         )  # fmt: skip
-    if kind == "tool_result":
+    if kind == "tool_result" and _strs(raw.get("tool_use_id", "")):
         content = raw.get("content")
         inner: list[Any] = [hub.Text(content)] if isinstance(content, str) and content else []
         if isinstance(content, list):
@@ -89,24 +89,32 @@ def _decode_block(raw: Any) -> hub.Block | None:
             bool(raw.get("is_error")),
             cache_control=raw.get("cache_control"),
         )
-    if kind == "thinking":
+    if kind == "thinking" and _strs(raw.get("thinking", ""), raw.get("signature") or ""):
         return hub.Thinking(raw.get("thinking", ""), raw.get("signature"), raw.get("cache_control"))
-    if kind == "redacted_thinking":
+    if kind == "redacted_thinking" and _strs(raw.get("data", "")):
         return hub.RedactedThinking(raw.get("data", ""))
-    return None  # server-tool blocks, search results, containers...: kept raw by the caller
+    # Server-tool blocks, search results, containers, and known blocks whose fields have the wrong
+    # type: kept raw by the caller.
+    return None
+
+
+def _strs(*values: Any) -> bool:
+    return all(isinstance(v, str) for v in values)
 
 
 def _decode_document(raw: dict[str, Any]) -> hub.Document | None:
-    src = raw.get("source") or {}
+    src = raw.get("source") if isinstance(raw.get("source"), dict) else {}
+    if not _strs(raw.get("title") or "", raw.get("context") or ""):
+        return None
     doc = hub.Document(
         title=raw.get("title"), context=raw.get("context"), cache_control=raw.get("cache_control")
     )
     kind = src.get("type")
-    if kind == "base64":
+    if kind == "base64" and _strs(src.get("media_type"), src.get("data")):
         doc.media_type, doc.data = src.get("media_type"), src.get("data")
-    elif kind == "url":
+    elif kind == "url" and _strs(src.get("url")):
         doc.media_type, doc.url = "application/pdf", src.get("url")  # Anthropic's URL documents are PDFs
-    elif kind == "text":
+    elif kind == "text" and _strs(src.get("media_type", "text/plain"), src.get("data", "")):
         doc.media_type, doc.text = src.get("media_type", "text/plain"), src.get("data", "")
     elif kind == "content":
         content = src.get("content")
@@ -327,7 +335,7 @@ def _decode_content(raws: list[Any], i: int, layout: dict[str, Any]) -> list[hub
 
 def _decode_tools(body: dict[str, Any], req: hub.Request, extras: dict[str, Any], layout: dict) -> None:
     for k, t in enumerate(body.get("tools") or []):
-        if not isinstance(t, dict) or t.get("type") not in (None, "custom") or "name" not in t:
+        if not _hub_tool(t):
             extras.setdefault("server_tools", []).append(t)  # web search, code execution, bash...
             layout.setdefault("server_tool_at", []).append(k)
             continue
@@ -338,7 +346,11 @@ def _decode_tools(body: dict[str, Any], req: hub.Request, extras: dict[str, Any]
             layout.setdefault("tool_patches", {})[str(len(req.tools))] = patch
         req.tools.append(tool)
     tc = body.get("tool_choice")
-    if isinstance(tc, dict) and tc.get("type") in ("auto", "any", "none", "tool"):
+    if (
+        isinstance(tc, dict)
+        and tc.get("type") in ("auto", "any", "none", "tool")
+        and _strs(tc.get("name", ""))
+    ):
         req.tool_choice = hub.ToolChoice(
             tc["type"], tc.get("name"), bool(tc.get("disable_parallel_tool_use"))
         )
@@ -347,6 +359,16 @@ def _decode_tools(body: dict[str, Any], req: hub.Request, extras: dict[str, Any]
             layout["tool_choice_patch"] = patch
     elif "tool_choice" in body:
         extras["tool_choice"] = tc
+
+
+def _hub_tool(t: Any) -> bool:
+    """A client tool the hub can hold; anything else (web search, bash, malformed) is kept raw."""
+    return (
+        isinstance(t, dict)
+        and t.get("type") in (None, "custom")
+        and _strs(t.get("name"), t.get("description") or "")
+        and isinstance(t.get("input_schema") or {}, dict)
+    )
 
 
 def _decode_reasoning(body: dict[str, Any], req: hub.Request, extras: dict[str, Any], layout: dict) -> None:
@@ -371,7 +393,8 @@ def _decode_reasoning(body: dict[str, Any], req: hub.Request, extras: dict[str, 
             extras["output_config"] = config
         return
     rest = dict(config)
-    effort, fmt = rest.pop("effort", None), rest.get("format")
+    effort = rest.pop("effort") if isinstance(rest.get("effort"), str) else None
+    fmt = rest.get("format")
     if effort is not None:
         if req.reasoning is None:
             req.reasoning = hub.Reasoning()

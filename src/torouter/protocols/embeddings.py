@@ -30,6 +30,14 @@ def check_openai(body: Any) -> dict[str, Any]:
             param="input",
             code="invalid_type",
         )
+    dims = body.get("dimensions")
+    if dims is not None and (not isinstance(dims, int) or isinstance(dims, bool)):
+        raise GatewayError(
+            "invalid_request",
+            "Invalid type for 'dimensions': expected an integer.",
+            param="dimensions",
+            code="invalid_type",
+        )
     fmt = body.get("encoding_format")
     if fmt is not None and fmt not in ("float", "base64"):
         raise GatewayError(
@@ -108,8 +116,12 @@ def gemini_texts(body: Any, batch: bool) -> tuple[list[str], int | None]:
         parts = content.get("parts") if isinstance(content, dict) else None
         if not isinstance(parts, list):
             raise GatewayError("invalid_request", "content.parts is required.")
-        texts.append("".join(p.get("text", "") for p in parts if isinstance(p, dict)))
+        texts.append(
+            "".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+        )
         dims = r.get("outputDimensionality") or r.get("output_dimensionality") or dims
+        if dims is not None and (not isinstance(dims, int) or isinstance(dims, bool)):
+            raise GatewayError("invalid_request", "outputDimensionality must be a whole number.")
     return texts, dims
 
 

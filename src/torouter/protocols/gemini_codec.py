@@ -97,7 +97,7 @@ def decode_part(part: dict[str, Any], tool_id: Callable[[str], str]) -> list[hub
     `tool_id(name)` gives the id for a functionCall that has none.
     """
     p = camel_keys(part)
-    sig = p.get("thoughtSignature")
+    sig = p.get("thoughtSignature") if isinstance(p.get("thoughtSignature"), str) else None
     if "functionCall" in p and isinstance(p["functionCall"], dict):
         fc = p["functionCall"]
         name = str(fc.get("name") or "")
@@ -121,15 +121,21 @@ def decode_part(part: dict[str, Any], tool_id: Callable[[str], str]) -> list[hub
 def media_blocks(media: dict[str, Any], inline: bool) -> list[hub.Block]:
     """An Image or Document for inlineData/fileData; other media types are refused (400)."""
     uri = media.get("fileUri") if not inline else None
-    mime = media.get("mimeType") or (guess_mime(uri, "") if isinstance(uri, str) else "")
+    data, mime, title = media.get("data") if inline else None, media.get("mimeType"), media.get("displayName")
+    if not all(isinstance(v, str | None) for v in (uri, data, mime, title)):
+        raise GatewayError(
+            "invalid_request",
+            f"{'inlineData' if inline else 'fileData'} fields must be strings (mimeType, data, fileUri, displayName).",
+        )
+    mime = mime or (guess_mime(uri, "") if uri else "")
     if mime.startswith("image/"):
         if inline:
-            return [hub.Image(mime, media.get("data"))]
+            return [hub.Image(mime, data)]
         return [hub.Image(mime, url=uri)]
     if mime in ("application/pdf", "text/plain"):
         if inline:
-            return [hub.Document(mime, media.get("data"), title=media.get("displayName"))]
-        return [hub.Document(mime, url=uri, title=media.get("displayName"))]
+            return [hub.Document(mime, data, title=title)]
+        return [hub.Document(mime, url=uri, title=title)]
     raise GatewayError(
         "invalid_request",
         f"{'inlineData' if inline else 'fileData'} of type {mime or 'unknown'!r} cannot be translated "

@@ -88,7 +88,7 @@ def decode_request(body: dict[str, Any], model: str) -> hub.Request:
 
     si = body.get("systemInstruction")
     if isinstance(si, dict):
-        parts = [camel_keys(p) for p in camel_keys(si).get("parts") or [] if isinstance(p, dict)]
+        parts = [camel_keys(p) for p in _list(camel_keys(si).get("parts")) if isinstance(p, dict)]
         if all(isinstance(p.get("text"), str) and not p.get("thought") for p in parts):
             req.system = [hub.Text(p["text"]) for p in parts]
         else:
@@ -108,6 +108,11 @@ def decode_request(body: dict[str, Any], model: str) -> hub.Request:
     return req
 
 
+def _list(value: Any) -> list[Any]:
+    """A list field as a list; a value of another type reads as empty."""
+    return value if isinstance(value, list) else []
+
+
 def _decode_contents(contents: list[Any], req: hub.Request, layout: dict[str, Any]) -> None:
     unanswered: dict[str, list[str]] = {}  # name -> call ids of the latest model turn, in order
     wire_ids: list[str] = []
@@ -121,7 +126,7 @@ def _decode_contents(contents: list[Any], req: hub.Request, layout: dict[str, An
         if role == "assistant":
             unanswered = {}
         blocks: list[hub.Block] = []
-        for j, part in enumerate(c.get("parts") or []):
+        for j, part in enumerate(_list(c.get("parts"))):
             if not isinstance(part, dict):
                 continue
             p = camel_keys(part)
@@ -157,7 +162,7 @@ def _tool_result(
     else:
         call_id = mint_id(i, j, name)  # a response to no call we know of
     content, is_error = _result_content(fr.get("response"))
-    for extra in fr.get("parts") or ():  # multimodal function responses (Gemini 3)
+    for extra in _list(fr.get("parts")):  # multimodal function responses (Gemini 3)
         media = camel_keys(extra).get("inlineData") if isinstance(extra, dict) else None
         if isinstance(media, dict):
             content.extend(b for b in media_blocks(camel_keys(media), True) if not isinstance(b, hub.Text))
@@ -186,11 +191,12 @@ def _decode_tools(body: dict[str, Any], req: hub.Request, extras: dict[str, Any]
         if not isinstance(entry, dict):
             continue
         entry = camel_keys(entry)
-        for raw in entry.get("functionDeclarations") or ():
+        for raw in _list(entry.get("functionDeclarations")):
             if not isinstance(raw, dict):
                 continue
             fd = camel_keys(raw)
-            tool = hub.Tool(str(fd.get("name") or ""), fd.get("description"))
+            description = fd.get("description") if isinstance(fd.get("description"), str) else None
+            tool = hub.Tool(str(fd.get("name") or ""), description)
             if isinstance(fd.get("parametersJsonSchema"), dict):
                 tool.input_schema = fd["parametersJsonSchema"]
                 json_tools.append(tool.name)

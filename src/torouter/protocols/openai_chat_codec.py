@@ -59,9 +59,9 @@ def thinking_from(m: dict[str, Any]) -> list[hub.Block]:
         out: list[hub.Block] = []
         for b in blocks:
             if isinstance(b, dict) and b.get("type") == "redacted_thinking":
-                out.append(hub.RedactedThinking(b.get("data") or ""))
+                out.append(hub.RedactedThinking(_str(b.get("data"))))
             elif isinstance(b, dict):
-                out.append(hub.Thinking(b.get("thinking") or "", signature=b.get("signature")))
+                out.append(hub.Thinking(_str(b.get("thinking")), signature=_str(b.get("signature")) or None))
         return out
     for key in ("reasoning_content", "reasoning"):
         text = m.get(key)
@@ -73,27 +73,31 @@ def thinking_from(m: dict[str, Any]) -> list[hub.Block]:
 def _from_detail(d: dict[str, Any]) -> hub.Block | None:
     kind = d.get("type")
     if kind == "reasoning.encrypted":
-        return hub.RedactedThinking(d.get("data") or "")
+        return hub.RedactedThinking(_str(d.get("data")))
     if kind == "reasoning.summary":
-        return hub.Thinking(d.get("summary") or "")
+        return hub.Thinking(_str(d.get("summary")))
     if kind == "reasoning.text":
-        return hub.Thinking(d.get("text") or "", signature=d.get("signature"))
+        return hub.Thinking(_str(d.get("text")), signature=_str(d.get("signature")) or None)
     return None
 
 
 def tool_use_from(call: dict[str, Any]) -> hub.ToolUse:
-    fn = call.get("function") or {}
+    fn = call.get("function") if isinstance(call.get("function"), dict) else {}
     raw = fn.get("arguments")
-    use = hub.ToolUse(id=call.get("id") or "", name=fn.get("name") or "")
+    use = hub.ToolUse(id=_str(call.get("id")), name=_str(fn.get("name")))
     if isinstance(raw, dict):
         use.input = raw
-    elif raw:
+    elif isinstance(raw, str) and raw:
         parsed = loads_lenient(raw)
         if isinstance(parsed, dict):
             use.input = parsed
         else:  # not a JSON object: keep the text so it can be passed on unchanged
             use.raw_arguments = raw
     return use
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def loads_lenient(text: str) -> Any:

@@ -139,23 +139,35 @@ def _texts(content: Any, where: str) -> list[hub.Text]:
         return []
     if isinstance(content, str):
         return [hub.Text(content)]
+    if not isinstance(content, list):
+        raise bad_request(f"Invalid type for '{where}': expected a string or an array of text parts.", where)
     out = []
     for part in content:
         if not isinstance(part, dict) or part.get("type") != "text":
             raise bad_request(f"Only text parts are allowed in '{where}'.", where)
-        out.append(hub.Text(part.get("text") or "", cache_control=part.get("cache_control")))
+        out.append(hub.Text(_text_of(part, where), cache_control=part.get("cache_control")))
     return out
+
+
+def _text_of(part: dict[str, Any], where: str) -> str:
+    text = part.get("text")
+    if text is not None and not isinstance(text, str):
+        raise bad_request(f"Invalid type for '{where}.text': expected a string.", f"{where}.text")
+    return text or ""
 
 
 def _user_blocks(content: Any, i: int) -> list[hub.Block]:
     if content is None or isinstance(content, str):
         return [hub.Text(content or "")]
+    if not isinstance(content, list):
+        where = f"messages[{i}].content"
+        raise bad_request(f"Invalid type for '{where}': expected a string or an array of parts.", where)
     blocks: list[hub.Block] = []
     for j, part in enumerate(content):
         where = f"messages[{i}].content[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
-            blocks.append(hub.Text(part.get("text") or "", cache_control=part.get("cache_control")))
+            blocks.append(hub.Text(_text_of(part, where), cache_control=part.get("cache_control")))
         elif kind == "image_url":
             blocks.append(_image(part, where))
         elif kind == "file":
@@ -185,7 +197,7 @@ def _image(part: dict[str, Any], where: str) -> hub.Image:
 def _document(part: dict[str, Any], where: str) -> hub.Document:
     spec = part.get("file") if isinstance(part.get("file"), dict) else {}
     data_url = spec.get("file_data")
-    if not data_url:
+    if not isinstance(data_url, str) or not data_url:
         raise bad_request(
             "file parts must carry file_data when translating to another platform "
             "(a file_id only exists on OpenAI).",
@@ -207,7 +219,8 @@ def _tool_result(m: dict[str, Any], i: int) -> hub.ToolResult:
     is_error = bool(blocks) and blocks[0].text.startswith(TOOL_ERROR_MARKER)
     if is_error:
         blocks[0].text = blocks[0].text[len(TOOL_ERROR_MARKER) :]
-    return hub.ToolResult(tool_use_id=m.get("tool_call_id") or "", content=list(blocks), is_error=is_error)
+    call_id = m.get("tool_call_id") if isinstance(m.get("tool_call_id"), str) else ""
+    return hub.ToolResult(tool_use_id=call_id, content=list(blocks), is_error=is_error)
 
 
 def _assistant_blocks(m: dict[str, Any], i: int) -> list[hub.Block]:
@@ -218,24 +231,35 @@ def _assistant_blocks(m: dict[str, Any], i: int) -> list[hub.Block]:
             blocks.append(hub.Text(content))
     elif isinstance(content, list):
         for part in content:
+            if not isinstance(part, dict):
+                where = f"messages[{i}].content"
+                raise bad_request(f"Invalid type for '{where}': expected an array of objects.", where)
             text = part.get("text") if part.get("type") == "text" else part.get("refusal")
-            if text:
+            if isinstance(text, str) and text:
                 blocks.append(hub.Text(text))
-    if m.get("refusal"):
+    if isinstance(m.get("refusal"), str) and m["refusal"]:
         blocks.append(hub.Text(m["refusal"]))
-    for call in m.get("tool_calls") or []:
-        blocks.append(tool_use_from(call))
+    calls = m.get("tool_calls") or []
+    if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+        where = f"messages[{i}].tool_calls"
+        raise bad_request(f"Invalid type for '{where}': expected an array of objects.", where)
+    blocks.extend(tool_use_from(call) for call in calls)
     return blocks
 
 
 def _decode_settings(body: dict[str, Any], req: hub.Request, extras: dict[str, Any]) -> None:
     shape = extras["_shape"]
-    for t in body.get("tools") or []:
+    for i, t in enumerate(body.get("tools") or []):
         fn = t.get("function") if isinstance(t, dict) and t.get("type") == "function" else None
         if fn is None:  # custom tools and others: kept for a same-protocol hop
             shape.setdefault("other_tools", []).append(t)
             continue
-        tool = hub.Tool(name=fn.get("name") or "", description=fn.get("description"), strict=fn.get("strict"))
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise bad_request(
+                f"Invalid 'tools[{i}].function': expected an object with a string name.", f"tools[{i}]"
+            )
+        description = fn.get("description") if isinstance(fn.get("description"), str) else None
+        tool = hub.Tool(name=fn["name"], description=description, strict=fn.get("strict"))
         if isinstance(fn.get("parameters"), dict):
             tool.input_schema = fn["parameters"]
         req.tools.append(tool)
@@ -243,7 +267,11 @@ def _decode_settings(body: dict[str, Any], req: hub.Request, extras: dict[str, A
     if choice in ("none", "auto", "required"):
         req.tool_choice = hub.ToolChoice("any" if choice == "required" else choice)
     elif isinstance(choice, dict) and choice.get("type") == "function":
-        req.tool_choice = hub.ToolChoice("tool", name=(choice.get("function") or {}).get("name"))
+        fn = choice.get("function")
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if not isinstance(name, str):
+            raise bad_request("tool_choice.function.name must be a string.", "tool_choice")
+        req.tool_choice = hub.ToolChoice("tool", name=name)
     elif choice is not None:
         extras["tool_choice"] = choice  # allowed_tools and the like
     if body.get("parallel_tool_calls") is False:
@@ -275,10 +303,11 @@ def _decode_settings(body: dict[str, Any], req: hub.Request, extras: dict[str, A
 
 def _decode_reasoning(body: dict[str, Any], shape: dict[str, Any]) -> hub.Reasoning | None:
     effort = body.get("reasoning_effort")
+    effort = effort if isinstance(effort, str) else None
     obj = body.get("reasoning")  # OpenRouter
     if not isinstance(obj, dict):
-        return hub.Reasoning(enabled=effort != "none", effort=effort) if isinstance(effort, str) else None
-    effort = obj.get("effort") or effort
+        return hub.Reasoning(enabled=effort != "none", effort=effort) if effort is not None else None
+    effort = obj["effort"] if isinstance(obj.get("effort"), str) and obj["effort"] else effort
     if obj.get("exclude") is not None:
         shape["reasoning_exclude"] = obj["exclude"]
     budget = obj.get("max_tokens")

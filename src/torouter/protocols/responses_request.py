@@ -39,6 +39,7 @@ from torouter.protocols.responses import (
     MID_SYSTEM_PREFIX,
     PROTOCOL,
     TOOL_ERROR_MARKER,
+    bad_request,
     custom_tool_names,
     decode_format,
     decode_part,
@@ -91,13 +92,24 @@ def _items_of(inp: Any) -> list[dict[str, Any]]:
 def _decode_tools(tools: Any, req: hub.Request, extras: dict[str, Any]) -> None:
     flat: dict[str, list[str]] = {}
     custom: dict[str, dict[str, Any]] = {}
-    for t in tools or []:
+    for i, t in enumerate(tools or []):
         kind = t.get("type") if isinstance(t, dict) else None
+        if not isinstance(kind, str) or not isinstance(t.get("name", ""), str):
+            raise bad_request(
+                f"Invalid 'tools[{i}]': expected an object with a string type and name.", f"tools[{i}]"
+            )
         if kind in ("function", "custom"):
             req.tools.append(_tool(t, t.get("name") or "", custom))
         elif kind == "namespace":
             ns = t.get("name") or ""
-            for inner in t.get("tools") or []:
+            inners = t.get("tools") or []
+            if not isinstance(inners, list) or not all(
+                isinstance(x, dict) and _filled(x.get("name")) for x in inners
+            ):
+                raise bad_request(
+                    f"Invalid 'tools[{i}].tools': expected an array of named tools.", f"tools[{i}]"
+                )
+            for inner in inners:
                 name = flat_name(ns, inner.get("name") or "")
                 flat[name] = [ns, inner.get("name") or ""]
                 req.tools.append(_tool(inner, name, custom))
@@ -110,10 +122,11 @@ def _decode_tools(tools: Any, req: hub.Request, extras: dict[str, Any]) -> None:
 
 
 def _tool(t: dict[str, Any], name: str, custom: dict[str, dict[str, Any]]) -> hub.Tool:
+    description = t.get("description") if isinstance(t.get("description"), str) else None
     if t.get("type") == "custom":
         custom[name] = t
-        return hub.Tool(name=name, description=t.get("description"), input_schema=dict(CUSTOM_SCHEMA))
-    tool = hub.Tool(name=name, description=t.get("description"), strict=t.get("strict"))
+        return hub.Tool(name=name, description=description, input_schema=dict(CUSTOM_SCHEMA))
+    tool = hub.Tool(name=name, description=description, strict=t.get("strict"))
     if isinstance(t.get("parameters"), dict):
         tool.input_schema = t["parameters"]
     return tool
@@ -130,7 +143,10 @@ def _decode_items(items: list[dict[str, Any]], req: hub.Request, extras: dict[st
         role = item.get("role")
         blocks: list[hub.Block]
         if kind == "message" and role in ("system", "developer"):
-            blocks = [decode_part(p, f"input[{i}].content") for p in _parts(item.get("content"))]
+            blocks = [
+                decode_part(p, f"input[{i}].content")
+                for p in _parts(item.get("content"), f"input[{i}].content")
+            ]
             if not seen_turn:
                 texts = [b for b in blocks if isinstance(b, hub.Text)]
                 req.system.extend(texts)
@@ -144,7 +160,8 @@ def _decode_items(items: list[dict[str, Any]], req: hub.Request, extras: dict[st
         if kind == "message":
             seen_turn = True
             blocks = [
-                decode_part(p, f"input[{i}].content[{j}]") for j, p in enumerate(_parts(item.get("content")))
+                decode_part(p, f"input[{i}].content[{j}]")
+                for j, p in enumerate(_parts(item.get("content"), f"input[{i}].content"))
             ]
             if role == "assistant":
                 blocks = [b for b in blocks if not isinstance(b, hub.Text) or b.text]
@@ -182,18 +199,25 @@ def _append(req: hub.Request, role: hub.Role, blocks: list[hub.Block]) -> None:
         req.messages.append(hub.Message(role, list(blocks)))
 
 
-def _parts(content: Any) -> list[dict[str, Any]]:
+def _parts(content: Any, where: str) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
         return [{"type": "input_text", "text": content}]
+    if not isinstance(content, list):
+        raise bad_request(f"Invalid type for '{where}': expected a string or an array of parts.", where)
     return [p if isinstance(p, dict) else {"type": None} for p in content]
+
+
+def _filled(value: Any) -> bool:
+    """A non-empty string."""
+    return isinstance(value, str) and bool(value)
 
 
 def _tool_result(item: dict[str, Any], names: dict[str, str], i: int) -> hub.ToolResult:
     output = item.get("output")
     if isinstance(output, list):
-        content = [decode_part(p, f"input[{i}].output") for p in _parts(output)]
+        content = [decode_part(p, f"input[{i}].output") for p in _parts(output, f"input[{i}].output")]
     else:
         content = [hub.Text(output if isinstance(output, str) else "" if output is None else str(output))]
     is_error = (
@@ -201,7 +225,7 @@ def _tool_result(item: dict[str, Any], names: dict[str, str], i: int) -> hub.Too
     )
     if is_error:
         content[0].text = content[0].text[len(TOOL_ERROR_MARKER) :]  # type: ignore[union-attr]
-    call_id = item.get("call_id") or ""
+    call_id = item.get("call_id") if _filled(item.get("call_id")) else ""
     return hub.ToolResult(tool_use_id=call_id, content=content, is_error=is_error, name=names.get(call_id))  # type: ignore[arg-type]
 
 
@@ -210,7 +234,11 @@ def _decode_settings(body: dict[str, Any], req: hub.Request, extras: dict[str, A
     choice = body.get("tool_choice")
     if choice in ("none", "auto", "required"):
         req.tool_choice = hub.ToolChoice("any" if choice == "required" else choice)
-    elif isinstance(choice, dict) and choice.get("type") in ("function", "custom") and choice.get("name"):
+    elif (
+        isinstance(choice, dict)
+        and choice.get("type") in ("function", "custom")
+        and _filled(choice.get("name"))
+    ):
         req.tool_choice = hub.ToolChoice("tool", name=choice["name"])
     elif choice is not None:
         extras["tool_choice"] = choice  # a forced built-in tool, allowed_tools, mcp: the surface decides

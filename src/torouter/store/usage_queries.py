@@ -40,7 +40,7 @@ class UsageFilter:
         if self.until is not None:
             where.append(u.created_at < self.until)
         if self.key is not None:
-            if self.key.isdigit():
+            if self.key.isdecimal() and int(self.key) < 2**31:  # an id; past INTEGER's range, a name
                 where.append(u.key_id == int(self.key))
             else:
                 named = select(ApiKey.id).where(ApiKey.name == self.key).scalar_subquery()

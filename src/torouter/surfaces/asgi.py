@@ -46,13 +46,40 @@ def parse_json(raw: bytes) -> Any:
             "invalid_request", "The request body is empty; send a JSON object.", code="invalid_json"
         )
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise GatewayError(
             "invalid_request",
             f"We could not parse the JSON body of your request ({exc.args[0] if exc.args else 'invalid JSON'}).",
             code="invalid_json",
         ) from None
+    if too_deep(raw, value):
+        raise GatewayError(
+            "invalid_request",
+            f"We could not parse the JSON body of your request (it is nested more than {MAX_DEPTH} levels deep).",
+            code="invalid_json",
+        )
+    return value
+
+
+# orjson parses 1024 levels but encodes only 254, and the gateway encodes bodies again, a few levels
+# deeper (captures, translated requests): deeper bodies would fail there, as 500s.
+MAX_DEPTH = 128
+_ENCODABLE_DEPTH = 254
+
+
+def too_deep(raw: bytes, value: Any) -> bool:
+    """Nested more than MAX_DEPTH levels: orjson cannot encode it inside the levels it still needs."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False  # too few brackets to nest that deep: most bodies pay only this scan
+    probe = value
+    for _ in range(_ENCODABLE_DEPTH - MAX_DEPTH):
+        probe = [probe]
+    try:
+        orjson.dumps(probe)
+    except orjson.JSONEncodeError:
+        return True
+    return False
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
