@@ -238,6 +238,8 @@ class Ping:
 class StreamError:
     kind: str  # an errors.KINDS key
     message: str
+    # For the usage record, when the fault was the upstream's stream itself (malformed, cut short).
+    code: str | None = field(default=None, compare=False)
 
 
 Event = MessageStart | BlockStart | BlockDelta | BlockStop | MessageDelta | MessageStop | Ping | StreamError

@@ -128,6 +128,8 @@ class Dispatcher:
             drop_after=step.drop_after if step else None,
             drop_before_headers=step.drop_before_headers if step else False,
             malformed_at=step.malformed_at if step else None,
+            content_encoding=step.content_encoding if step else None,
+            drip=step.drip if step else None,
         )
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from torouter.emulator._encoding import ENCODINGS
+
 STOP_REASONS = ("end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "content_filter")
 
 
@@ -27,7 +29,8 @@ class Step:
     cache_creation_tokens (Anthropic's input_tokens gets the rest); output_tokens includes
     reasoning_tokens (Gemini's candidatesTokenCount gets the rest).
     delay, chunk_delay, tail_delay (between the last frame and the end of the body), drop_after,
-    drop_before_headers and malformed_at shape the delivery.
+    drop_before_headers and malformed_at shape the delivery. content_encoding (gzip, deflate, br)
+    compresses the body; drip re-cuts it into pieces of that many bytes, chunk_delay apart.
     """
 
     match: dict[str, str] = field(default_factory=dict)
@@ -48,6 +51,8 @@ class Step:
     malformed_at: int | None = None
     raw: dict[str, Any] | None = None
     replay: str | None = None
+    content_encoding: str | None = None
+    drip: int | None = None
 
     @classmethod
     def parse(cls, data: Any) -> Step:
@@ -66,6 +71,10 @@ class Step:
             raise StepError("tool_calls items need a name")
         if step.raw is not None and "body" not in step.raw:
             raise StepError("raw needs at least a body")
+        if step.content_encoding is not None and step.content_encoding not in ENCODINGS:
+            raise StepError(f"content_encoding must be one of {list(ENCODINGS)}")
+        if step.drip is not None and step.drip < 1:
+            raise StepError("drip must be at least 1 byte")
         if step.times < 1:
             raise StepError("times must be at least 1")
         return step

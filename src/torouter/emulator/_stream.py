@@ -14,6 +14,8 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from torouter.emulator._encoding import encode_frames
+
 MALFORMED_DATA = b'data: {"truncated": '
 
 
@@ -27,7 +29,11 @@ def malformed_frame(frame: bytes) -> bytes:
 
 
 class EmulatorResponse:
-    """Send `frames` with optional delay, spacing, a late end, a mid-stream drop or no response."""
+    """Send `frames` with optional delay, spacing, a late end, a mid-stream drop or no response.
+
+    `content_encoding` compresses the frames (each still flushed on its own); `drip` then re-cuts
+    the body into pieces of that many bytes, so `chunk_delay` and `drop_after` count pieces.
+    """
 
     def __init__(
         self,
@@ -44,6 +50,8 @@ class EmulatorResponse:
         drop_before_headers: bool = False,
         malformed_at: int | None = None,
         streaming: bool = False,
+        content_encoding: str | None = None,
+        drip: int | None = None,
     ) -> None:
         self.status = status
         self.frames = list(frames)
@@ -51,6 +59,12 @@ class EmulatorResponse:
             self.frames[malformed_at] = malformed_frame(self.frames[malformed_at])
         self.headers = dict(headers or {})
         self.headers["content-type"] = content_type
+        if content_encoding is not None:
+            self.frames = encode_frames(self.frames, content_encoding)
+            self.headers["content-encoding"] = content_encoding
+        if drip is not None:
+            body = b"".join(self.frames)
+            self.frames = [body[i : i + drip] for i in range(0, len(body), drip)]
         if streaming:
             self.headers.setdefault("cache-control", "no-cache")
         else:
@@ -127,6 +141,7 @@ class EmulatorResponse:
 async def _pause(seconds: float, gone: asyncio.Event) -> bool:
     """Sleep, waking early if the client leaves; True when it left."""
     if seconds <= 0:
+        await asyncio.sleep(0)  # lets the disconnect watcher run between back-to-back frames
         return gone.is_set()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(gone.wait(), timeout=seconds)

@@ -86,6 +86,12 @@ def check_request(body: Any, *, count_tokens: bool = False) -> dict[str, Any]:
     wrong = mistyped(body, _FIELD_TYPES)
     if wrong is not None:
         raise GatewayError("invalid_request", f"{wrong[0]}: Input should be {wrong[1]}")
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or isinstance(budget, bool):
+            what = "Field required" if budget is None else "Input should be a valid integer"
+            raise GatewayError("invalid_request", f"thinking.enabled.budget_tokens: {what}")
     return body
 
 
@@ -107,12 +113,9 @@ def usage_from(u: Any) -> Usage | None:
     )
 
 
-def response_usage(body: bytes) -> Usage | None:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return usage_from(data.get("usage")) if isinstance(data, dict) else None
+def response_usage(doc: dict[str, Any]) -> Usage | None:
+    """The usage of a whole answer, from the document the gateway already parsed."""
+    return usage_from(doc.get("usage"))
 
 
 class StreamTap:

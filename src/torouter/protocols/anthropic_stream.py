@@ -124,7 +124,9 @@ class StreamDecoder:
             self._event(rest, out)
         if not self._stopped:
             self._done = self._stopped = True
-            out.append(hub.StreamError("api_error", "The upstream stream ended early."))
+            out.append(
+                hub.StreamError("api_error", "The upstream stream ended early.", "upstream_disconnected")
+            )
         return out
 
     def _event(self, raw: bytes, out: list[hub.Event]) -> None:
@@ -137,7 +139,9 @@ class StreamDecoder:
             payload = None
         if not isinstance(payload, dict):
             self._done = self._stopped = True
-            out.append(hub.StreamError("api_error", "The upstream sent a malformed event."))
+            out.append(
+                hub.StreamError("api_error", "The upstream sent a malformed event.", "upstream_malformed")
+            )
             return
         kind = payload.get("type") or (event_name(raw) or b"").decode()
         handler = _HANDLERS.get(kind)

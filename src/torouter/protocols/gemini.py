@@ -21,6 +21,7 @@ import orjson
 
 from torouter import hub
 from torouter.errors import GatewayError, kind_for_status
+from torouter.protocols.checks import FieldTypes, mistyped
 from torouter.protocols.sse import EventSplitter, event_data, events_with
 
 # kind -> (HTTP status, google.rpc canonical status); None keeps err.status
@@ -122,6 +123,16 @@ _CONTAINERS: dict[str, tuple[type, str]] = {
     "cachedContent": (str, "a string"),
 }
 
+# generationConfig fields the translators read as numbers (the rest pass as given)
+_GENERATION_FIELDS: FieldTypes = {
+    "temperature": ((int, float), "a number"),
+    "topP": ((int, float), "a number"),
+    "topK": ((int,), "an integer"),
+    "maxOutputTokens": ((int,), "an integer"),
+    "candidateCount": ((int,), "an integer"),
+    "stopSequences": ((list,), "a list of strings"),
+}
+
 
 def camel(key: str) -> str:
     """python-genai's snake_case field names, as the REST API spells them."""
@@ -168,6 +179,10 @@ def check_request(body: Any) -> dict[str, Any]:
         value = b.get(name)
         if value is not None and not isinstance(value, kind):
             raise _bad(f"Invalid value at '{name}': expected {what}.")
+    config = b.get("generationConfig")
+    wrong = mistyped(camel_keys(config), _GENERATION_FIELDS) if isinstance(config, dict) else None
+    if wrong is not None:
+        raise _bad(f"Invalid value at 'generationConfig.{wrong[0]}': expected {wrong[1]}.")
     return body
 
 
@@ -201,14 +216,10 @@ def usage_body(u: hub.Usage) -> dict[str, Any]:
     return out
 
 
-def response_usage(body: bytes) -> hub.Usage | None:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(data, dict) and isinstance(data.get("usageMetadata"), dict):
-        return usage_from(data["usageMetadata"])
-    return None
+def response_usage(doc: dict[str, Any]) -> hub.Usage | None:
+    """The usage of a whole answer, from the document the gateway already parsed."""
+    um = doc.get("usageMetadata")
+    return usage_from(um) if isinstance(um, dict) else None
 
 
 # ---------------------------------------------------------------- incremental JSON scanning

@@ -90,7 +90,9 @@ class StreamDecoder:
             events.append(hub.MessageStop())
         else:
             self._close(events)
-            events.append(hub.StreamError("api_error", "The upstream stream ended early."))
+            events.append(
+                hub.StreamError("api_error", "The upstream stream ended early.", "upstream_disconnected")
+            )
         return events
 
     # ------------------------------------------------------------ one chunk
@@ -105,7 +107,9 @@ class StreamDecoder:
         if not isinstance(payload, dict):
             self._ended = True
             self._close(events)
-            events.append(hub.StreamError("api_error", "The upstream sent a malformed chunk."))
+            events.append(
+                hub.StreamError("api_error", "The upstream sent a malformed chunk.", "upstream_malformed")
+            )
             return
         chunk = camel_keys(payload)
         if "error" in chunk and not chunk.get("candidates"):

@@ -163,12 +163,9 @@ def usage_from(u: Any) -> Usage | None:
     )
 
 
-def response_usage(body: bytes) -> Usage | None:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return usage_from(data.get("usage")) if isinstance(data, dict) else None
+def response_usage(doc: dict[str, Any]) -> Usage | None:
+    """The usage of a whole answer, from the document the gateway already parsed."""
+    return usage_from(doc.get("usage"))
 
 
 class StreamTap:

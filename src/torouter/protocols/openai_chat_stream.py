@@ -99,7 +99,9 @@ class StreamDecoder:
             events.append(hub.MessageStop())
         else:
             self._close(events)
-            events.append(hub.StreamError("api_error", "The upstream stream ended early."))
+            events.append(
+                hub.StreamError("api_error", "The upstream stream ended early.", "upstream_disconnected")
+            )
         return events
 
     # ------------------------------------------------------------ one SSE event
@@ -127,7 +129,9 @@ class StreamDecoder:
             chunk = None
         if not isinstance(chunk, dict):
             self._ended = True
-            events.append(hub.StreamError("api_error", "The upstream sent a malformed event."))
+            events.append(
+                hub.StreamError("api_error", "The upstream sent a malformed event.", "upstream_malformed")
+            )
             return
         if "error" in chunk and not chunk.get("choices"):
             self._ended = True

@@ -129,12 +129,9 @@ def usage_body(u: hub.Usage) -> dict[str, Any]:
     }
 
 
-def response_usage(body: bytes) -> hub.Usage | None:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return usage_from(data.get("usage")) if isinstance(data, dict) else None
+def response_usage(doc: dict[str, Any]) -> hub.Usage | None:
+    """The usage of a whole answer, from the document the gateway already parsed."""
+    return usage_from(doc.get("usage"))
 
 
 def stream_error_event(err: GatewayError, sequence_number: int = 0) -> bytes:
@@ -239,9 +236,9 @@ def custom_tool_names(req: hub.Request) -> set[str]:
 def decode_part(part: dict[str, Any], where: str) -> hub.Block:
     kind = part.get("type")
     if kind in ("input_text", "output_text", "text"):
-        return hub.Text(part.get("text") or "")
+        return hub.Text(_text(part, "text", where))
     if kind == "refusal":
-        return hub.Text(part.get("refusal") or "")
+        return hub.Text(_text(part, "refusal", where))
     if kind == "input_image":
         url = part.get("image_url")
         if not isinstance(url, str) or not url:
@@ -262,6 +259,13 @@ def decode_part(part: dict[str, Any], where: str) -> hub.Block:
     raise bad_request(f"Unsupported content part type '{kind}'.", where)
 
 
+def _text(part: dict[str, Any], field: str, where: str) -> str:
+    text = part.get(field)
+    if text is not None and not isinstance(text, str):
+        raise bad_request(f"Invalid type for '{where}.{field}': expected a string.", f"{where}.{field}")
+    return text or ""
+
+
 def parse_data_url(url: str) -> tuple[str, str] | None:
     m = _DATA_URL.match(url) if url.startswith("data:") else None
     return (m.group(1) or "application/octet-stream", m.group(3)) if m else None
@@ -269,10 +273,11 @@ def parse_data_url(url: str) -> tuple[str, str] | None:
 
 def tool_use_of(item: dict[str, Any], flat: dict[tuple[str, str], str] | None = None) -> hub.ToolUse:
     """A function_call or custom_tool_call item; a namespaced name becomes the flat hub name."""
-    name, ns = item.get("name") or "", item.get("namespace")
+    name, ns, call_id = item.get("name"), item.get("namespace"), item.get("call_id")
+    name = name if isinstance(name, str) else ""
     if isinstance(ns, str) and ns:
         name = (flat or {}).get((ns, name)) or flat_name(ns, name)
-    use = hub.ToolUse(id=item.get("call_id") or "", name=name)
+    use = hub.ToolUse(id=call_id if isinstance(call_id, str) else "", name=name)
     if item.get("type") == "custom_tool_call":
         use.input = {"input": item.get("input") or ""}
         return use
@@ -297,13 +302,18 @@ def thinking_of(item: dict[str, Any]) -> list[hub.Block]:
     sig = item.get("encrypted_content")
     if isinstance(sig, str) and sig.startswith(REDACTED_PREFIX):
         return [hub.RedactedThinking(sig[len(REDACTED_PREFIX) :])]
-    texts = [s.get("text") or "" for s in item.get("summary") or [] if isinstance(s, dict)]
+    texts = _texts_in(item.get("summary"))
     if not texts:  # gpt-oss style: the reasoning text itself
-        texts = [c.get("text") or "" for c in item.get("content") or [] if isinstance(c, dict)]
+        texts = _texts_in(item.get("content"))
     text = "\n\n".join(t for t in texts if t)
     if not text and not sig:
         return []
     return [hub.Thinking(text, signature=sig if isinstance(sig, str) else None)]
+
+
+def _texts_in(parts: Any) -> list[str]:
+    items = parts if isinstance(parts, list) else []
+    return [p["text"] for p in items if isinstance(p, dict) and isinstance(p.get("text"), str)]
 
 
 def decode_format(f: Any) -> hub.ResponseFormat | None:

@@ -283,7 +283,9 @@ class StreamDecoder:
         if not self._ended:
             self._ended = True
             self._stop(events)
-            events.append(hub.StreamError("api_error", "The upstream stream ended early."))
+            events.append(
+                hub.StreamError("api_error", "The upstream stream ended early.", "upstream_disconnected")
+            )
         return events
 
     def _event(self, raw: bytes, events: list[hub.Event]) -> None:
@@ -296,7 +298,9 @@ class StreamDecoder:
             ev = None
         if not isinstance(ev, dict):
             self._ended = True
-            events.append(hub.StreamError("api_error", "The upstream sent a malformed event."))
+            events.append(
+                hub.StreamError("api_error", "The upstream sent a malformed event.", "upstream_malformed")
+            )
             return
         kind = ev.get("type")
         key = str(ev.get("output_index"))

@@ -102,6 +102,48 @@ def event_json(event: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+SSE_FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")
+
+
+def well_formed(event: bytes, strict: bool = True) -> bool:
+    """An event as every vendor sends them: SSE field lines only, and data that is JSON or [DONE].
+
+    A comment or a lone `event:` line is well formed; an HTML page or truncated JSON is not.
+    Without `strict`, the data's JSON is judged by its shape (an object or array, opened and
+    closed) instead of parsed: relayed events are then not parsed twice, and what breaks a
+    stream mid-way (a cut-off object, a proxy's page) is still caught.
+    """
+    parts: list[bytes] = []
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            value = line[5:]
+            parts.append(value[1:] if value.startswith(b" ") else value)
+        elif line and not line.startswith(SSE_FIELDS):
+            return False
+    if not parts:
+        return True
+    data = b"\n".join(parts).strip()
+    if data == b"[DONE]":
+        return True
+    if not strict:
+        return data[:1] in (b"{", b"[") and data[-1:] in (b"}", b"]")
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def first_malformed(block: bytes, strict: bool = True) -> int:
+    """Where the first event that is not `well_formed` starts in a block of whole events, or -1."""
+    at = 0
+    for event in split_events(block):
+        if not well_formed(event, strict):
+            return at
+        at += len(event)
+    return -1
+
+
 def event_name(event: bytes) -> bytes | None:
     for line in event.splitlines():
         if line.startswith(b"event:"):

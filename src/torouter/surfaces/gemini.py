@@ -27,18 +27,9 @@ from torouter.upstreams.platforms import OPENAI_LIKE
 SURFACE = "gemini"
 
 
-def _response_usage(body: bytes) -> hub.Usage | None:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    um = data.get("usageMetadata") if isinstance(data, dict) else None
-    return gemini.usage_from(um) if isinstance(um, dict) else None
-
-
 _COMMON = {
     "error_body": gemini.error_body,
-    "response_usage": _response_usage,
+    "response_usage": gemini.response_usage,
     "request_id_header": "x-request-id",
     "pass_headers": (),
     "status_of": gemini.status_of,
@@ -110,6 +101,8 @@ class ModelAction:
             call.stream = action == "streamGenerateContent"
             if ACTIONS[action] == "generate":
                 gemini.check_request(body)
+            elif action == "countTokens":
+                gemini.check_request(_count_body(body))
             if group.platform != "gemini" and ACTIONS[action] == "embed":
                 if group.platform not in OPENAI_LIKE:
                     raise GatewayError(

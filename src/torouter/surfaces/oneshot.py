@@ -33,14 +33,14 @@ async def read_answer(
     resp = outcome.response
     assert resp is not None
     try:
-        data = await resp.read()
+        data = outcome.body if outcome.body is not None else await resp.read()  # read and checked by send
     except asyncio.CancelledError:
         call.record(502, error="shutdown_grace_exceeded")  # the server is stopping: keep the record
         raise
     finally:
         resp.release()
     try:
-        return convert(orjson.loads(data))
+        return convert(outcome.doc if outcome.doc is not None else orjson.loads(data))
     except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
         log.warning("undecodable answer from %s: %s", outcome.account.name, type(exc).__name__)
         err = GatewayError(

@@ -18,10 +18,10 @@ from torouter.catalog import Account
 from torouter.errors import GatewayError
 from torouter.routing.models import upstream_model_for
 from torouter.routing.pool import order_candidates
-from torouter.surfaces.asgi import SSE, Send, error_headers, send_response
+from torouter.surfaces.asgi import JSON, SSE, Send, error_headers, send_response
 from torouter.surfaces.call import Call
 from torouter.surfaces.relay import Tap, pick_headers, relay_json, relay_stream
-from torouter.upstreams.call import Outcome, RequestBuilder, attempt_log
+from torouter.upstreams.call import Expect, Outcome, RequestBuilder, attempt_log
 from torouter.upstreams.call import send as send_upstream
 from torouter.upstreams.errors import from_upstream
 from torouter.upstreams.platforms import auth_headers, url_for
@@ -33,7 +33,7 @@ class Wire:
 
     error_body: Callable[[GatewayError, str], bytes]
     stream_error_event: Callable[[GatewayError], bytes]
-    response_usage: Callable[[bytes], Usage | None]
+    response_usage: Callable[[dict[str, Any]], Usage | None]  # from a whole answer's parsed JSON
     new_tap: Callable[[bool], Tap]
     request_id_header: str
     pass_headers: tuple[str, ...]
@@ -42,9 +42,19 @@ class Wire:
 
 
 async def open_upstream(
-    call: Call, wire: Wire, send: Send, accounts: list[Account], target: str, build: RequestBuilder
+    call: Call,
+    wire: Wire,
+    send: Send,
+    accounts: list[Account],
+    target: str,
+    build: RequestBuilder,
+    expect: Expect | None = None,
 ) -> Outcome | None:
-    """Send with failover. On failure, answer the client in its protocol, record it, and return None."""
+    """Send with failover. On failure, answer the client in its protocol, record it, and return None.
+
+    `expect` is what the answer's body must be (see upstreams.call.read_head): by default SSE for
+    a streamed call, else JSON.
+    """
     if call.capture is not None:
         build = capturing(call.capture, build)
     try:
@@ -68,7 +78,15 @@ async def open_upstream(
                 slow = gw.health.slow(first, candidates)
                 candidates.sort(key=lambda a: (a.id == pinned) if slow else (a.id != pinned))
         outcome = await send_upstream(
-            gw.client, candidates, build, gw.health, gw.settings.max_attempts, deadline, gw.gate, tokens
+            gw.client,
+            candidates,
+            build,
+            gw.health,
+            gw.settings.max_attempts,
+            deadline,
+            gw.gate,
+            tokens,
+            expect or ("sse" if call.stream else "json"),
         )
     except asyncio.CancelledError:
         record_cut(call, None)
@@ -166,7 +184,10 @@ async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
         headers.update(fwd.headers)
         return url_for(account, fwd.path, upstream_model, fwd.query), headers, payload
 
-    outcome = await open_upstream(call, wire, send, fwd.accounts, fwd.target, build)
+    array = call.stream and wire.stream_content_type == JSON  # Gemini streams without ?alt=sse
+    outcome = await open_upstream(
+        call, wire, send, fwd.accounts, fwd.target, build, "array" if array else None
+    )
     if outcome is None:
         return
     resp = outcome.response
@@ -183,7 +204,14 @@ async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
         tap = wire.new_tap(fwd.hide_usage)
         try:
             result = await relay_stream(
-                send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive
+                send,
+                outcome,
+                headers,
+                tap,
+                wire.stream_error_event,
+                wire.stream_content_type,
+                call.receive,
+                whole_events=wire.stream_content_type == SSE,
             )
         except asyncio.CancelledError:
             record_cut(call, tap.usage)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
+import orjson
 
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
 from torouter.surfaces.asgi import JSON, SSE, Receive, Send
+from torouter.surfaces.guard import EventGuard
 from torouter.upstreams.call import Outcome
 
 
@@ -39,12 +41,13 @@ async def relay_json(
     send: Send,
     outcome: Outcome,
     headers: list[tuple[bytes, bytes]],
-    usage_of: Callable[[bytes], Usage | None],
+    usage_of: Callable[[Any], Usage | None],
 ) -> tuple[int, Usage | None, bytes]:
+    """Relay a whole JSON answer; `usage_of` reads the usage from the document send() parsed."""
     resp = outcome.response
     assert resp is not None
     try:
-        data = await resp.read()
+        data = outcome.body if outcome.body is not None else await resp.read()  # read and checked by send
     finally:
         resp.release()
     await send(
@@ -55,7 +58,15 @@ async def relay_json(
         }
     )
     await send({"type": "http.response.body", "body": data})
-    return resp.status, usage_of(data), data
+    doc = outcome.doc if outcome.doc is not None else _loads(data)
+    return resp.status, usage_of(doc) if isinstance(doc, dict) else None, data
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _watch_disconnect(receive: Receive) -> asyncio.Task[None]:
@@ -84,6 +95,23 @@ class StreamResult:
         self.chunks: list[bytes] = []
 
 
+class Malformed(Exception):
+    """The upstream sent something mid-stream that is not an event."""
+
+
+# result.error -> (kind, message) of the error event that ends a stream the upstream failed
+MID_STREAM = {
+    "upstream_timeout": ("timeout", "The upstream stopped answering mid-stream."),
+    "upstream_disconnected": ("api_error", "The upstream connection was lost mid-stream."),
+    "upstream_malformed": ("api_error", "The upstream sent a malformed event mid-stream."),
+}
+
+
+def mid_stream_error(code: str) -> GatewayError:
+    kind, message = MID_STREAM[code]
+    return GatewayError(kind, message, code=code)
+
+
 async def relay_stream(
     send: Send,
     outcome: Outcome,
@@ -92,18 +120,38 @@ async def relay_stream(
     error_event: Callable[[GatewayError], bytes],
     content_type: bytes = SSE,
     receive: Receive | None = None,
+    whole_events: bool = False,
 ) -> StreamResult:
-    """Forward each upstream chunk the moment it arrives; an upstream failure becomes an error event."""
+    """Forward each upstream chunk the moment it arrives; an upstream failure becomes an error event.
+
+    `outcome.body` holds the stream's first bytes, read (and checked) while choosing the account.
+    With `whole_events` (pass-through SSE), only whole, well-formed events reach the tap; see
+    EventGuard.
+    """
     resp = outcome.response
     assert resp is not None
     result = StreamResult()
+    guard = EventGuard(outcome.account) if whole_events else None
+
+    def pump(chunk: bytes) -> bytes:
+        if guard is not None:
+            chunk = guard.take(chunk)
+        return tap.feed(chunk) if chunk else b""
+
+    def finish() -> bytes:
+        rest = guard.rest() if guard is not None else b""
+        return (tap.feed(rest) if rest else b"") + tap.flush()
+
     if resp.content.is_eof():
         # The whole stream came with the headers (a short answer): one body with a length, no
         # chunked framing. Nothing waits for this: every byte is already here.
         try:
-            out = tap.feed(await resp.read()) + tap.flush()
+            out = pump((outcome.body or b"") + await resp.read()) + finish()
         finally:
             resp.release()
+        if guard is not None and guard.broken:
+            result.error = "upstream_malformed"
+            out += error_event(mid_stream_error(result.error))
         result.first_byte_at = time.perf_counter()
         result.usage = tap.usage
         await send(
@@ -133,8 +181,22 @@ async def relay_stream(
     watch_idle = idle < outcome.account.first_byte_timeout
     kept = 0
     try:
+        chunk = outcome.body or b""
         chunks = resp.content.iter_any()
         while True:
+            out = pump(chunk) if chunk else b""
+            if out:
+                if result.first_byte_at is None:
+                    result.first_byte_at = time.perf_counter()
+                if kept < KEEP_BYTES:
+                    kept += len(out)
+                    result.chunks.append(out)
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            if guard is not None and guard.broken:
+                raise Malformed
+            if getattr(tap, "ended", False):  # a translated stream ended with an error: nothing more is read
+                resp.close()
+                break
             try:
                 if watch_idle:
                     async with asyncio.timeout(idle):
@@ -143,17 +205,11 @@ async def relay_stream(
                     chunk = await anext(chunks)
             except StopAsyncIteration:
                 break
-            out = tap.feed(chunk)
-            if out:
-                if result.first_byte_at is None:
-                    result.first_byte_at = time.perf_counter()
-                if kept < KEEP_BYTES:
-                    kept += len(out)
-                    result.chunks.append(out)
-                await send({"type": "http.response.body", "body": out, "more_body": True})
-        rest = tap.flush()
+        rest = finish()
         if rest:
             await send({"type": "http.response.body", "body": rest, "more_body": True})
+        if guard is not None and guard.broken:
+            raise Malformed
     except asyncio.CancelledError:
         if watcher is None or not watcher.done() or watcher.cancelled():
             raise
@@ -162,22 +218,24 @@ async def relay_stream(
         if task is not None:
             task.uncancel()
         resp.close()
-        # A client may hang up as soon as it reads the terminal event, before the upstream's
-        # end of body reaches us: that call completed.
-        result.error = None if tap.done else "client_disconnected"
+        # A client may hang up as soon as it reads the terminal event (or an error event), before
+        # the upstream's end of body reaches us: that call ended as the stream says.
+        result.error = None if tap.done or getattr(tap, "error", None) else "client_disconnected"
         result.usage = tap.usage
         return result
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        timeout = isinstance(exc, asyncio.TimeoutError)
-        result.error = "upstream_timeout" if timeout else "upstream_disconnected"
-        err = GatewayError(
-            "timeout" if timeout else "api_error",
-            "The upstream stopped answering mid-stream."
-            if timeout
-            else "The upstream connection was lost mid-stream.",
-            code=result.error,
+    except (TimeoutError, aiohttp.ClientError, OSError, Malformed) as exc:
+        if isinstance(exc, Malformed):
+            result.error = "upstream_malformed"
+            resp.close()  # nothing more is read: the vendor may stop generating
+        else:
+            result.error = "upstream_timeout" if isinstance(exc, TimeoutError) else "upstream_disconnected"
+        await send(
+            {
+                "type": "http.response.body",
+                "body": error_event(mid_stream_error(result.error)),
+                "more_body": True,
+            }
         )
-        await send({"type": "http.response.body", "body": error_event(err), "more_body": True})
     finally:
         if watcher is not None and not watcher.done():
             watcher.cancel()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
 import orjson
@@ -179,7 +180,8 @@ class Responses:
             stream_decoder=responses_stream.StreamDecoder,
             stream_encoder=stream_encoder,
         )
-        extra_headers = [(b"x-torouter-dropped-tools", ",".join(dropped).encode())] if dropped else []
+        names = ",".join(re.sub(r"[^\w.:-]", "_", kind, flags=re.ASCII) for kind in dropped)
+        extra_headers = [(b"x-torouter-dropped-tools", names.encode())] if dropped else []
         await translate(
             call, WIRE, client, _with_headers(send, extra_headers), request, target, accounts, platform_of
         )

@@ -19,6 +19,7 @@ from torouter.surfaces.call import Call
 from torouter.surfaces.oneshot import read_answer
 from torouter.surfaces.passthrough import Wire, open_upstream, record_cut
 from torouter.surfaces.relay import relay_stream
+from torouter.upstreams.call import scrub
 from torouter.upstreams.platforms import auth_headers, url_for
 
 log = logging.getLogger("torouter.translate")
@@ -59,22 +60,32 @@ class Platform:
 
 
 class TranslatingTap:
-    """A stream tap that re-encodes: upstream bytes -> hub events -> the client's protocol."""
+    """A stream tap that re-encodes: upstream bytes -> hub events -> the client's protocol.
 
-    __slots__ = ("_decoder", "_encoder", "done", "error", "usage")
+    An upstream error's message is scrubbed of the account's credential and address on the way.
+    """
 
-    def __init__(self, decoder: StreamDecoder, encoder: StreamEncoder) -> None:
+    __slots__ = ("_account", "_decoder", "_encoder", "done", "ended", "error", "usage")
+
+    def __init__(
+        self, decoder: StreamDecoder, encoder: StreamEncoder, account: Account | None = None
+    ) -> None:
         self._decoder = decoder
         self._encoder = encoder
+        self._account = account
         self.usage: hub.Usage | None = None
         self.done = False
+        self.ended = False  # an error event went out: the decoder reads nothing more
         self.error: str | None = None
 
     def _encode(self, events: list[hub.Event]) -> bytes:
         out = []
         for event in events:
             if isinstance(event, hub.StreamError):
-                self.error = event.kind
+                self.error = event.code or event.kind
+                self.ended = True
+                if self._account is not None:
+                    event = hub.StreamError(event.kind, scrub(event.message, self._account), event.code)
             elif isinstance(event, hub.MessageStop):
                 self.done = True
             out.append(self._encoder.encode(event))
@@ -123,7 +134,9 @@ async def translate(
     platform = platform_of(account.platform)
     headers = [(wire.request_id_header.encode(), call.request_id.encode()), *call.limit_headers()]
     if call.stream:
-        tap = TranslatingTap(platform.codec.stream_decoder(), client.stream_encoder(request, call.model))
+        tap = TranslatingTap(
+            platform.codec.stream_decoder(), client.stream_encoder(request, call.model), account
+        )
         try:
             result = await relay_stream(
                 send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive

@@ -8,13 +8,16 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 
 from torouter.accounting.limits import Held
 from torouter.catalog import Account
 from torouter.errors import GatewayError
+from torouter.protocols.sse import SSE_FIELDS, first_malformed, well_formed
 from torouter.upstreams.client import UpstreamClient
 
 log = logging.getLogger("torouter.upstream")
@@ -30,9 +33,26 @@ class Attempt:
     error: str | None = None
 
 
+# What a 2xx answer must start with before the call commits to its account: a whole JSON body,
+# an SSE stream, or a streamed JSON array (Gemini without ?alt=sse).
+Expect = Literal["json", "sse", "array"]
+HEAD_LIMIT = 1 << 20  # bytes of a stream read while waiting for its first whole event
+
+UNREADABLE = ("bad_gateway", "The upstream sent an answer the gateway could not read.", "upstream_malformed")
+CUT_SHORT = (
+    "bad_gateway",
+    "The upstream connection was lost before the answer was complete.",
+    "upstream_disconnected",
+)
+
+
 @dataclass(slots=True)
 class Outcome:
-    """The response to relay (2xx or a final error), with what it took to get it."""
+    """The response to relay (2xx or a final error), with what it took to get it.
+
+    `body` is an error answer's body; for a 2xx answer, the whole JSON body, or the stream's
+    first bytes (already read, still to be relayed).
+    """
 
     account: Account
     response: aiohttp.ClientResponse | None
@@ -41,6 +61,11 @@ class Outcome:
     attempts: list[Attempt] = field(default_factory=list)
     started: float = 0.0
     held: Held | None = None  # the account's own caps, held until the call settles
+    doc: Any = None  # a 2xx JSON answer, parsed once when it was checked
+
+
+class Unreadable(Exception):
+    """A 2xx answer that is not what was asked for: an HTML page, truncated JSON, not an event stream."""
 
 
 class NoUpstreamAnswered(GatewayError):
@@ -80,12 +105,14 @@ async def send(
     deadline: float | None = None,
     gate: AccountGate | None = None,
     tokens: int = 0,
+    expect: Expect = "json",
 ) -> Outcome:
     """Try the candidates in order. Returns an open response on success (the caller must release it).
 
-    A connection error, a timeout, a retryable status or a refused credential (401/403) moves on
-    to the next account, up to `max_attempts` accounts and until the monotonic `deadline`. When
-    every attempt fails, the last upstream error answer is returned, or a 502/504 if none answered.
+    A connection error, a timeout, a retryable status, a refused credential (401/403) or a 2xx
+    answer that does not start as `expect` says moves on to the next account, up to
+    `max_attempts` accounts and until the monotonic `deadline`. When every attempt fails, the last
+    upstream error answer is returned, or a 502/504 if none answered.
     """
     if not candidates:
         raise GatewayError(
@@ -97,7 +124,7 @@ async def send(
     started = time.perf_counter()
     if gate is not None and any(a.limited for a in candidates):
         return await _send_within_caps(
-            client, candidates, build, health, max_attempts, deadline, gate, tokens
+            client, candidates, build, health, max_attempts, deadline, gate, tokens, expect
         )
     tried = candidates[: max(1, max_attempts)]
     for i, account in enumerate(tried):
@@ -110,32 +137,44 @@ async def send(
             total=None, sock_connect=account.connect_timeout, sock_read=max(first_byte, idle)
         )
         sent_at = time.perf_counter()
+        resp: aiohttp.ClientResponse | None = None
         try:
-            if first_byte < idle:  # the headers must come sooner than the gaps between chunks may last
-                async with asyncio.timeout(first_byte):
-                    resp = await client.session.post(
-                        url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-                    )
-            else:
+            # The headers, and then a 2xx answer's whole JSON body or first event, within first_byte.
+            async with asyncio.timeout(first_byte):
                 resp = await client.session.post(
                     url, data=body, headers=headers, timeout=timeout, allow_redirects=False
                 )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                wait = time.perf_counter() - sent_at  # to the headers, as the affinity's speed measure
+                head, doc = await read_head(resp, expect) if resp.status < 400 else (None, None)
+        except asyncio.CancelledError:
+            if resp is not None:
+                resp.close()
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError, Unreadable) as exc:
+            if resp is not None:
+                resp.close()
             timed_out = isinstance(exc, asyncio.TimeoutError)
-            attempts.append(Attempt(account, 0, type(exc).__name__))
-            log.warning("upstream %s: %s", account.name, type(exc).__name__)
+            unreadable = isinstance(exc, Unreadable | aiohttp.ClientResponseError)  # e.g. an unknown encoding
+            reason = "timeout" if timed_out else "malformed answer" if unreadable else type(exc).__name__
+            error = "malformed answer" if unreadable else type(exc).__name__
+            attempts.append(Attempt(account, resp.status if resp is not None else 0, error))
+            log.warning("upstream %s: %s", account.name, reason)
             if health is not None:
-                health.failed(account, 0, None, "timeout" if timed_out else type(exc).__name__)
+                health.failed(account, 0, None, reason)
             if timed_out:
                 failure = ("timeout", "The upstream did not answer in time.", "upstream_timeout")
+            elif unreadable:
+                failure = UNREADABLE
+            elif resp is not None:
+                failure = CUT_SHORT
             else:
                 failure = ("bad_gateway", "Could not reach the upstream.", "upstream_unreachable")
             continue
         if resp.status < 400:
             attempts.append(Attempt(account, resp.status))
             if health is not None:
-                health.succeeded(account, time.perf_counter() - sent_at)
-            return Outcome(account, resp, resp.status, attempts=attempts, started=started)
+                health.succeeded(account, wait)
+            return Outcome(account, resp, resp.status, body=head, attempts=attempts, started=started, doc=doc)
         try:
             data = await resp.read()
         except (TimeoutError, aiohttp.ClientError):
@@ -168,6 +207,7 @@ async def _send_within_caps(
     deadline: float | None,
     gate: AccountGate,
     tokens: int,
+    expect: Expect,
 ) -> Outcome:
     """Like `send`, but an account at its own concurrency, RPM or TPM cap is passed over.
 
@@ -189,7 +229,7 @@ async def _send_within_caps(
                 continue
         made += 1
         try:
-            outcome = await send(client, [account], build, health, 1)
+            outcome = await send(client, [account], build, health, 1, expect=expect)
         except NoUpstreamAnswered as exc:
             gate.settle(held)
             attempts.extend(exc.tried)
@@ -219,6 +259,53 @@ async def _send_within_caps(
     )
 
 
+async def read_head(resp: aiohttp.ClientResponse, expect: Expect) -> tuple[bytes, Any]:
+    """The start of an answer, checked before the call commits to it: the whole body when it is
+    JSON, else the stream's bytes up to its first whole event (SSE) or first bracket (array).
+
+    Raises Unreadable for an answer that cannot be what was asked for, whatever its content type
+    says: a redirect, an HTML page, truncated JSON, or a body that is no event stream. A JSON
+    answer comes back parsed too, so that nothing parses it again.
+    """
+    if not 200 <= resp.status < 300:
+        raise Unreadable(f"HTTP {resp.status}")
+    if expect == "json":
+        data = await resp.read()
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise Unreadable("not JSON") from None
+        if not isinstance(doc, dict | list):
+            raise Unreadable("not a JSON object")
+        return data, doc
+    head = b""
+    while len(head) < HEAD_LIMIT:
+        if expect == "array" and head.strip():
+            break
+        if expect == "sse" and (b"\n\n" in head or b"\r\n\r\n" in head):
+            break
+        chunk = await resp.content.readany()
+        if not chunk:
+            break
+        head += chunk
+    start = head.lstrip()
+    if expect == "array":
+        if not start.startswith((b"[", b"{")):
+            raise Unreadable("not a JSON array")
+        return head, None
+    lf, crlf = head.rfind(b"\n\n"), head.rfind(b"\r\n\r\n")
+    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    if end:
+        bad = first_malformed(head[:end]) >= 0
+    elif len(head) >= HEAD_LIMIT:  # a huge first event, still coming: judge its first line
+        bad = not start.startswith(SSE_FIELDS)
+    else:  # the stream ended before a blank line: judge what there is
+        bad = not well_formed(head)
+    if not start or bad:
+        raise Unreadable("not an event stream")
+    return head, None
+
+
 def attempt_log(attempts: list[Attempt]) -> list[dict[str, Any]] | None:
     """What each attempt of a call that failed over met; None when the first attempt was the last."""
     if len(attempts) < 2:
@@ -236,10 +323,21 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def scrub(text: str, account: Account) -> str:
-    """Remove what must never reach a client: the credential and the upstream's host name."""
+    """Remove what must never reach a client: the credential and the upstream's address.
+
+    The address goes in every form an error message may print it: `host:port`, the bare host,
+    and the `('127.0.0.1', 8443)` tuple that socket errors show.
+    """
     if account.credential:
         text = text.replace(account.credential, "[redacted]")
-    host = re.sub(r"^https?://", "", account.base_url).split("/", 1)[0]
-    if host:
-        text = text.replace(host, "upstream")
+    url = urlsplit(account.base_url)
+    if url.netloc:
+        text = text.replace(url.netloc, "upstream")
+    if url.hostname:
+        try:
+            port = url.port or (443 if url.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        then_port = rf"(?:'?\s*[:,]\s*{port}\b)?" if port else ""
+        text = re.sub(rf"\[?{re.escape(url.hostname)}\]?{then_port}", "upstream", text, flags=re.IGNORECASE)
     return re.sub(r"(sk|key|AIza)[-_A-Za-z0-9]{16,}", "[redacted]", text)

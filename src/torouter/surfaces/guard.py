@@ -1,0 +1,59 @@
+"""What a pass-through stream must not relay: broken events, and the upstream's own secrets."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from torouter.catalog import Account
+from torouter.protocols.sse import EventSplitter, first_malformed, split_events, well_formed
+from torouter.upstreams.call import scrub
+
+
+class EventGuard:
+    """Lets only whole, well-formed SSE events through to a pass-through tap.
+
+    An event is held until its blank line comes (a client cannot use part of one anyway). At the
+    first event that is not SSE with JSON data, such as truncated JSON or an HTML page, the
+    stream is cut (`broken`), so the relay can end it with an error event. An error event that
+    names the account's credential or the upstream's host gets them scrubbed.
+    """
+
+    __slots__ = ("_account", "_needles", "_splitter", "broken")
+
+    def __init__(self, account: Account) -> None:
+        self._splitter = EventSplitter()
+        self._account = account
+        self._needles = [n.encode() for n in (account.credential, urlsplit(account.base_url).hostname) if n]
+        self.broken = False
+
+    def take(self, chunk: bytes) -> bytes:
+        """The whole events this chunk completes, up to the first malformed one."""
+        if self.broken:
+            return b""
+        block = self._splitter.take(chunk)
+        if not block:
+            return b""
+        bad = first_malformed(block, strict=False)
+        if bad >= 0:
+            self.broken = True
+            block = block[:bad]
+        return self._clean(block)
+
+    def rest(self) -> bytes:
+        """At the end of the stream: a last event with no blank line after it, if well formed."""
+        rest = self._splitter.flush()
+        if self.broken or not rest.strip():
+            return b""
+        if not well_formed(rest, strict=False):
+            self.broken = True
+            return b""
+        return self._clean(rest)
+
+    def _clean(self, block: bytes) -> bytes:
+        if not any(n in block for n in self._needles):
+            return block
+        events = list(split_events(block)) or [block]
+        return b"".join(
+            scrub(e.decode("utf-8", "replace"), self._account).encode() if b"error" in e else e
+            for e in events
+        )
