@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import gateway_config
+from tests.conftest import gateway_config, wait_until_key_works
 from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer
 from tests.services import required
@@ -207,6 +207,7 @@ def test_the_stop_button_ends_a_stream_and_the_gateway_cancels_the_upstream(
     browser: object, gateway: GatewayServer, emulator: EmulatorServer
 ) -> None:
     key = gateway.create_key("openai", "--name", "stopper")
+    wait_until_key_works(gateway.url, key)  # the gateway loads new keys within a second
     emulator.script({"text": " ".join(f"w{i}" for i in range(60)), "chunk_delay": 0.2})
     context = browser.new_context(viewport=LAPTOP)  # type: ignore[attr-defined]
     page = context.new_page()

@@ -358,6 +358,9 @@ class UpstreamCrashes(logging.Handler):
         return self.last > moment - UPSTREAM_COOLDOWN
 
 
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
 class Gateway:
     """One shared HTTP client, and the checks each answer gets."""
 
@@ -378,7 +381,16 @@ class Gateway:
 
     def check(self, shape: str, method: str, path: str, **kw: Any) -> httpx.Response:
         started = time.monotonic()
-        r = self.http.request(method, path, **kw)
+        with self.http.stream(method, path, **kw) as streamed:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                # A runaway answer must fail the test, not fill the test process's memory.
+                assert len(body) <= MAX_ANSWER_BYTES, f"{path}: the answer passed {MAX_ANSWER_BYTES} bytes"
+                assert time.monotonic() - started < ANSWER_WITHIN, f"{path}: the answer was still coming"
+        r = httpx.Response(
+            streamed.status_code, headers=streamed.headers, content=bytes(body), request=streamed.request
+        )
         elapsed = time.monotonic() - started
         assert elapsed < ANSWER_WITHIN, f"{path} took {elapsed:.1f}s"
         if r.status_code >= 500:

@@ -178,6 +178,18 @@ def plan_reply(
     return reply
 
 
+MAX_DIMENSIONS = 3072  # the largest embedding either vendor offers
+
+
+def bounded_int(value: Any, default: int, low: int, high: int) -> int | None:
+    """`value` as a whole number within [low, high] (the default when absent), else None."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        return None
+    return int(value) if low <= value <= high else None
+
+
 def embedding_vector(text: str, dimensions: int = 8) -> list[float]:
     """A deterministic unit vector derived from a hash of the text."""
     values: list[float] = []

@@ -11,7 +11,9 @@ from starlette.requests import Request
 
 from torouter.emulator._call import Answer, Call, VendorError, json_answer
 from torouter.emulator._common import (
+    MAX_DIMENSIONS,
     Reply,
+    bounded_int,
     dumps,
     embedding_vector,
     estimate_tokens,
@@ -284,7 +286,9 @@ def _embed_one(request: Any, owner: str) -> dict[str, Any]:
     content = request.get("content") if isinstance(request, dict) else None
     if not isinstance(content, dict) or not content.get("parts"):
         raise VendorError(400, f"* {owner}.content: content is not specified\n")
-    dimensions = int(field(request, "outputDimensionality") or 8)
+    dimensions = bounded_int(field(request, "outputDimensionality"), 8, 1, MAX_DIMENSIONS)
+    if dimensions is None:
+        raise VendorError(400, f"* {owner}.output_dimensionality: must be between 1 and {MAX_DIMENSIONS}.\n")
     return {"values": embedding_vector(_text_of(content), dimensions)}
 
 

@@ -12,7 +12,9 @@ from starlette.requests import Request
 
 from torouter.emulator._call import Answer, Call, VendorError, bearer, json_answer, sse_answer
 from torouter.emulator._common import (
+    MAX_DIMENSIONS,
     Reply,
+    bounded_int,
     dumps,
     embedding_vector,
     float32_base64,
@@ -304,7 +306,11 @@ async def embeddings(call: Call) -> Answer:
     if not isinstance(raw, list) or not raw:
         raise VendorError(400, "'$.input' is invalid. Please check the API reference.", param="input")
     texts = [item if isinstance(item, str) else " ".join(map(str, item)) for item in raw]
-    dimensions = int(body.get("dimensions") or 8)
+    dimensions = bounded_int(body.get("dimensions"), 8, 1, MAX_DIMENSIONS)
+    if dimensions is None:  # as OpenAI answers a size its models do not have
+        raise VendorError(
+            400, f"Invalid value for 'dimensions': expected 1 to {MAX_DIMENSIONS}.", param="dimensions"
+        )
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for index, text in enumerate(texts):
@@ -340,7 +346,11 @@ async def images_generations(call: Call) -> Answer:
     model = body.get("model") or "dall-e-2"
     if not looks_like_model(model):
         require_model(body)
-    count = int(body.get("n") or 1)
+    count = bounded_int(body.get("n"), 1, 1, 10)
+    if count is None:
+        raise VendorError(
+            400, "Invalid 'n': expected an integer between 1 and 10.", param="n", code="invalid_value"
+        )
     as_url = body.get("response_format") == "url" and not str(model).startswith("gpt-image")
     item: dict[str, Any] = {"revised_prompt": body["prompt"]}
     if as_url:
