@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from torouter.catalog import Account
-from torouter.protocols.sse import EventSplitter, first_malformed, split_events, well_formed
+from torouter.protocols.sse import EventSplitter, first_misshapen, split_events, well_formed
 from torouter.upstreams.call import scrub
 
 
@@ -33,7 +33,7 @@ class EventGuard:
         block = self._splitter.take(chunk)
         if not block:
             return b""
-        bad = first_malformed(block, strict=False)
+        bad = first_misshapen(block)
         if bad >= 0:
             self.broken = True
             block = block[:bad]

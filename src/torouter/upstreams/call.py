@@ -293,8 +293,9 @@ async def read_head(resp: aiohttp.ClientResponse, expect: Expect) -> tuple[bytes
         if not start.startswith((b"[", b"{")):
             raise Unreadable("not a JSON array")
         return head, None
-    lf, crlf = head.rfind(b"\n\n"), head.rfind(b"\r\n\r\n")
-    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    # The first whole event is parsed (once per call); the relay's guard checks the rest by shape.
+    lf, crlf = head.find(b"\n\n"), head.find(b"\r\n\r\n")
+    end = min((e for e in (lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0) if e), default=0)
     if end:
         bad = first_malformed(head[:end]) >= 0
     elif len(head) >= HEAD_LIMIT:  # a huge first event, still coming: judge its first line
