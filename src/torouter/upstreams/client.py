@@ -14,8 +14,11 @@ class UpstreamClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            # An idle connection is dropped after 4 s, before servers that keep one for 5 s
+            # (uvicorn, Node) close it under us: reusing one they just closed fails the call with
+            # "server disconnected" before any byte. Busy upstreams keep their connections anyway.
             connector = aiohttp.TCPConnector(
-                limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True
+                limit=0, ttl_dns_cache=300, keepalive_timeout=4, enable_cleanup_closed=True
             )
             # auto_decompress stays on so a gzip upstream reaches the client as plain bytes.
             # No skip_auto_headers: it sends aiohttp down a slow header path on every request.
