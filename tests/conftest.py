@@ -41,6 +41,8 @@ def gateway_config(emulator: EmulatorServer, database_url: str, **overrides: Any
     config: dict[str, Any] = {
         "database_url": database_url,
         "usage_flush_interval": 0.2,
+        # The suite sends bad keys on purpose, all from 127.0.0.1; test_access_control tests the throttle.
+        "auth_failure_limit": 100_000,
         "upstreams": [
             {
                 "name": "emu-openai",

@@ -9,6 +9,7 @@ import orjson
 
 from torouter import admin
 from torouter.config import Settings
+from torouter.cors import Cors
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -134,5 +135,6 @@ class App:
         await send_response(send, err.status, wire_error(err, None))
 
 
-def create_app(settings: Settings) -> App:
-    return App(Gateway(settings))
+def create_app(settings: Settings) -> App | Cors:
+    app = App(Gateway(settings))
+    return Cors(app, settings.cors) if settings.cors.enabled else app

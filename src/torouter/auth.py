@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl
 
+from torouter.auth_throttle import AuthThrottle
 from torouter.catalog import KeyEntry, Snapshot
 from torouter.errors import GatewayError
 from torouter.store.keys import hash_key
@@ -45,7 +46,9 @@ def mask(key: str) -> str:
     return key[:6] + "*" * 4 + key[-4:] if len(key) > 12 else "*" * len(key)
 
 
-def authenticate(snapshot: Snapshot, scope: dict) -> KeyEntry:
+def authenticate(snapshot: Snapshot, scope: dict, throttle: AuthThrottle | None = None) -> KeyEntry:
+    if throttle is not None and throttle.blocked:
+        throttle.check(scope)
     key = extract_key(scope)
     if key is None:
         raise GatewayError(
@@ -55,6 +58,8 @@ def authenticate(snapshot: Snapshot, scope: dict) -> KeyEntry:
         )
     entry = snapshot.keys.get(hash_key(key))
     if entry is None:
+        if throttle is not None:
+            throttle.failed(scope)
         raise GatewayError(
             "authentication", f"Incorrect API key provided: {mask(key)}.", code="invalid_api_key"
         )

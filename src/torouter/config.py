@@ -78,6 +78,19 @@ BUDGET_PERIODS = ("daily", "weekly", "monthly")
 
 
 @dataclass(slots=True)
+class CorsConfig:
+    """Browser access to the API surfaces. Off unless origins are listed; never for the admin pages."""
+
+    origins: list[str] = field(default_factory=list)
+    origin_regex: str | None = None
+    max_age: int = 600
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.origins or self.origin_regex)
+
+
+@dataclass(slots=True)
 class Settings:
     source: str = "<defaults>"
     host: str = "127.0.0.1"
@@ -94,6 +107,13 @@ class Settings:
     affinity_ttl: float = 3600.0  # seconds an idle conversation stays pinned to its account
     shutdown_grace: float = 30.0  # seconds in-flight calls get to finish after SIGTERM
     log_level: str = "info"
+    # Failed authentications (unknown keys or admin tokens) one client address may make per window
+    # before it gets 429s until the window ends; 0 turns the throttle off.
+    auth_failure_limit: int = 20
+    auth_failure_window: float = 60.0
+    cors: CorsConfig = field(default_factory=CorsConfig)
+    # Proxies whose X-Forwarded-For names the client (uvicorn's setting; None: $FORWARDED_ALLOW_IPS or 127.0.0.1)
+    forwarded_allow_ips: str | None = None
     upstreams: list[UpstreamConfig] = field(default_factory=list)
     groups: list[GroupConfig] = field(default_factory=list)
 
@@ -303,6 +323,26 @@ def _unique(items: list[Any], source: str, section: str) -> None:
         seen.add(item.name)
 
 
+def _cors(value: Any, source: str) -> CorsConfig:
+    if value is None:
+        return CorsConfig()
+    if not isinstance(value, dict):
+        raise ConfigError(source, "cors", "must be a mapping with origins (a list) and optionally max_age")
+    r = _Reader(value, source, "cors")
+    _known_fields(r, {"origins", "origin_regex", "max_age"})
+    origins = r.str_list("origins")
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise r.fail("origins", f"{origin!r} is not an origin; write scheme://host[:port], or *")
+    regex = r.str("origin_regex")
+    if regex is not None:
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise r.fail("origin_regex", f"is not a valid regular expression ({exc})") from None
+    return CorsConfig(origins, regex, r.num("max_age", 600, minimum=0, integer=True))
+
+
 def parse_settings(data: Any, source: str) -> Settings:
     if data is None:
         data = {}
@@ -341,6 +381,10 @@ def parse_settings(data: Any, source: str) -> Settings:
         affinity_ttl=_duration(r, "affinity_ttl", 3600.0),
         shutdown_grace=r.num("shutdown_grace", 30.0, minimum=0),
         log_level=r.str("log_level", "info") or "info",
+        auth_failure_limit=r.num("auth_failure_limit", 20, minimum=0, integer=True),
+        auth_failure_window=_duration(r, "auth_failure_window", 60.0),
+        cors=_cors(data.get("cors"), source),
+        forwarded_allow_ips=r.str("forwarded_allow_ips"),
         upstreams=ups,
         groups=groups,
     )

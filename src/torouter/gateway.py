@@ -12,6 +12,7 @@ from torouter.accounting.limits import LimitBackend, MemoryLimits
 from torouter.accounting.prices import PriceTable
 from torouter.accounting.redis_limits import RedisLimits
 from torouter.accounting.usage import UsageWriter
+from torouter.auth_throttle import AuthThrottle
 from torouter.captures import Captures
 from torouter.catalog import Catalog
 from torouter.config import Settings
@@ -50,6 +51,9 @@ class Gateway:
             self.affinity.share(self.redis)
             self.catalog.listen(self.redis)
         self.gate = Gate(backend, self.sessions)
+        self.auth_throttle = AuthThrottle(
+            settings.auth_failure_limit, settings.auth_failure_window, self.redis
+        )
         self.captures = Captures()
 
     @property

@@ -23,6 +23,7 @@ def run(settings: Settings) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level,
         lifespan="on",
         timeout_graceful_shutdown=settings.shutdown_grace,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from torouter import __version__
 from torouter.admin import _groups, _keys, _prices, _upstreams, _usage
+from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.store.errors import Conflict, Invalid, NotFound, StoreError
 from torouter.surfaces.asgi import Receive, Scope, Send, header, send_response
@@ -46,9 +47,19 @@ class AdminAuth:
             detail = "The admin API is off: set admin_token in the config file, or TOROUTER_ADMIN_TOKEN, and restart."
             await send_response(send, 403, orjson.dumps({"detail": detail}))
             return
+        throttle = self.gateway.auth_throttle
+        if throttle.blocked:
+            try:
+                throttle.check(scope)
+            except GatewayError as err:
+                headers = [(k.encode(), v.encode()) for k, v in err.headers.items()]
+                await send_response(send, 429, orjson.dumps({"detail": err.message}), headers=headers)
+                return
         given = header(scope, b"authorization") or b""
         scheme, _, value = given.partition(b" ")
         if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), token.encode()):
+            if given:  # a missing header is not a guess
+                throttle.failed(scope)
             detail = "Give the admin token: Authorization: Bearer <admin_token>."
             await send_response(
                 send, 401, orjson.dumps({"detail": detail}), headers=[(b"www-authenticate", b"Bearer")]

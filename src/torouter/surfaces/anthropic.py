@@ -65,7 +65,7 @@ class Messages:
         call = Call(self.gw, SURFACE, self.endpoint, new_anthropic_id())
         call.receive = receive
         try:
-            call.key = key = authenticate(self.gw.catalog.snapshot, scope)
+            call.key = key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = anthropic_messages.check_request(parse_json(raw), count_tokens=self.count_tokens)
             call.model = body["model"]
@@ -127,7 +127,7 @@ class Models:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_anthropic_id()
         try:
-            key = authenticate(self.gw.catalog.snapshot, scope)
+            key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             ids = listed_models(key.group, key.allowed_models)
             created = _rfc3339(self.gw.catalog.loaded_at)
             path = scope["path"]

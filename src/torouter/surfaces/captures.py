@@ -22,7 +22,7 @@ class CaptureLookup:
         request_id = new_request_id()
         headers = [(b"x-request-id", request_id.encode()), (b"cache-control", b"no-store")]
         try:
-            key = authenticate(self.gw.catalog.snapshot, scope)
+            key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             wanted = scope["path"][len(PREFIX) :]
             data = self.gw.captures.get(wanted, key.id)
             if data is None:

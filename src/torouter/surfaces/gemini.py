@@ -89,7 +89,7 @@ class ModelAction:
         version, model, action = target
         call.endpoint = action
         try:
-            call.key = key = authenticate(self.gw.catalog.snapshot, scope)
+            call.key = key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = parse_json(raw)
             call.model = model
@@ -210,7 +210,7 @@ class Models:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         try:
-            key = authenticate(self.gw.catalog.snapshot, scope)
+            key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             ids = listed_models(key.group, key.allowed_models)
             _, _, rest = scope["path"][1:].partition("/models")
             model_id = rest.lstrip("/")

@@ -41,7 +41,7 @@ class ChatCompletions:
         call = Call(self.gw, SURFACE, "chat.completions", new_request_id())
         call.receive = receive
         try:
-            call.key = key = authenticate(self.gw.catalog.snapshot, scope)
+            call.key = key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = openai_chat.check_request(parse_json(raw))
             call.model = body["model"]
@@ -92,7 +92,7 @@ class Models:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         try:
-            key = authenticate(self.gw.catalog.snapshot, scope)
+            key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
         except GatewayError as err:
             await send_error(send, WIRE, err, request_id)
             return

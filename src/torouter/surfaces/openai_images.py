@@ -19,7 +19,7 @@ class Images:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = Call(self.gw, "openai", "images.generations", new_request_id())
         try:
-            call.key = key = authenticate(self.gw.catalog.snapshot, scope)
+            call.key = key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = parse_json(raw)
             if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):

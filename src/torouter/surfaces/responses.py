@@ -93,7 +93,7 @@ class Responses:
         call = Call(self.gw, "openai", "responses", new_request_id())
         call.receive = receive
         try:
-            call.key = key = authenticate(self.gw.catalog.snapshot, scope)
+            call.key = key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
             body = responses.check_request(parse_json(raw))
             call.model = body["model"]
@@ -216,7 +216,7 @@ class StoredResponses:
         request_id = new_request_id()
         response_id = scope["path"][len("/v1/responses/") :]
         try:
-            key = authenticate(self.gw.catalog.snapshot, scope)
+            key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             if scope["method"] == "DELETE":
                 if not await self.gw.responses.delete(response_id, key.id):
                     raise _missing(response_id)
