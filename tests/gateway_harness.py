@@ -15,6 +15,7 @@ import httpx
 import yaml
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+CLI_LOG: Path | None = None  # set for the session by conftest: the CLI's stderr is a log the final scan reads
 
 
 def free_port() -> int:
@@ -35,6 +36,10 @@ def run_cli(*args: str, config: Path | None = None, check: bool = True) -> subpr
     if config is not None:
         cmd += ["--config", str(config)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=torouter_env(), timeout=60)
+    if CLI_LOG is not None and proc.stderr:
+        # stdout is output (`keys create` prints the new key once, by design); stderr is a log.
+        with CLI_LOG.open("a", encoding="utf-8") as f:
+            f.write(f"--- torouter {' '.join(args[:2])} (exit {proc.returncode})\n{proc.stderr}\n")
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -43,7 +48,9 @@ def run_cli(*args: str, config: Path | None = None, check: bool = True) -> subpr
 class GatewayServer:
     """One `torouter serve` process. `config` is the YAML mapping to write (database_url included)."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
+    def __init__(self, workdir: Path, config: dict[str, Any], workers: int | None = 1) -> None:
+        # One unless a test is about workers (most check one process's state); None: serve's default.
+        self.workers = workers
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "torouter.yaml"
@@ -69,6 +76,7 @@ class GatewayServer:
                 str(self.config_path),
                 "--port",
                 str(self.port),
+                *(["--workers", str(self.workers)] if self.workers else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

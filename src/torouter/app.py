@@ -135,6 +135,6 @@ class App:
         await send_response(send, err.status, wire_error(err, None))
 
 
-def create_app(settings: Settings) -> App | Cors:
-    app = App(Gateway(settings))
+def create_app(settings: Settings, store_ready: bool = False) -> App | Cors:
+    app = App(Gateway(settings, store_ready))
     return Cors(app, settings.cors) if settings.cors.enabled else app

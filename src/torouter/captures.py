@@ -7,16 +7,24 @@ Nothing is kept for calls that did not ask, so the hot path pays one header scan
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from torouter.store.schema import StoredCapture
 
 CAPTURE_HEADER = b"x-torouter-capture"
 TTL = 600.0
 MAX_ENTRIES = 1000
+STORE_WAIT = 1.0  # seconds a lookup waits for another worker's write of the capture
+log = logging.getLogger("torouter.captures")
 MASKED = "[masked]"
 _SECRET_HEADERS = frozenset(
     {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "proxy-authorization"}
@@ -88,10 +96,16 @@ class Capture:
 
 
 class Captures:
-    """Recent captures by request id, each visible only to the key that made it."""
+    """Recent captures by request id, each visible only to the key that made it.
 
-    def __init__(self) -> None:
+    Each is kept in this process and written to the store, because the lookup that follows may land
+    on another worker or replica. Only calls that asked for a capture pay that write.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
         self._entries: OrderedDict[str, tuple[int, float, dict[str, Any]]] = OrderedDict()
+        self._sessions = sessions
+        self._writes: set[asyncio.Task[None]] = set()
 
     def put(self, request_id: str, key_id: int, data: dict[str, Any]) -> None:
         now = time.time()
@@ -102,9 +116,46 @@ class Captures:
             if expires > now and len(self._entries) <= MAX_ENTRIES:
                 break
             del self._entries[oldest_id]
+        if self._sessions is not None:
+            task = asyncio.get_running_loop().create_task(self._store(request_id, key_id, now + TTL, data))
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
 
-    def get(self, request_id: str, key_id: int) -> dict[str, Any] | None:
+    async def _store(self, request_id: str, key_id: int, expires_at: float, data: dict[str, Any]) -> None:
+        assert self._sessions is not None
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(delete(StoredCapture).where(StoredCapture.expires_at <= time.time()))
+                await session.execute(
+                    insert(StoredCapture).values(
+                        request_id=request_id, key_id=key_id, expires_at=expires_at, data=data
+                    )
+                )
+        except Exception as exc:  # this process still has it; only other workers will miss it
+            log.warning("storing capture failed: %s", type(exc).__name__)
+
+    async def get(self, request_id: str, key_id: int) -> dict[str, Any] | None:
         entry = self._entries.get(request_id)
+        if entry is None and self._sessions is not None:
+            entry = await self._load(request_id)
         if entry is None or entry[0] != key_id or entry[1] <= time.time():
             return None
         return entry[2]
+
+    async def _load(self, request_id: str) -> tuple[int, float, dict[str, Any]] | None:
+        """From the store, waiting briefly: the worker that ran the call may still be writing it."""
+        assert self._sessions is not None
+        deadline = time.monotonic() + STORE_WAIT
+        while True:
+            async with self._sessions() as session:
+                row = await session.get(StoredCapture, request_id)
+            if row is not None:
+                return row.key_id, row.expires_at, row.data
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.05)
+
+    async def drain(self) -> None:
+        """Wait for the writes still in flight (at shutdown)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)

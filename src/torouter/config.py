@@ -107,6 +107,7 @@ class Settings:
     affinity_ttl: float = 3600.0  # seconds an idle conversation stays pinned to its account
     shutdown_grace: float = 30.0  # seconds in-flight calls get to finish after SIGTERM
     log_level: str = "info"
+    workers: int = 0  # worker processes of `serve`; 0: one per CPU core
     # Failed authentications (unknown keys or admin tokens) one client address may make per window
     # before it gets 429s until the window ends; 0 turns the throttle off.
     auth_failure_limit: int = 20
@@ -381,6 +382,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         affinity_ttl=_duration(r, "affinity_ttl", 3600.0),
         shutdown_grace=r.num("shutdown_grace", 30.0, minimum=0),
         log_level=r.str("log_level", "info") or "info",
+        workers=r.num("workers", 0, minimum=0, integer=True),
         auth_failure_limit=r.num("auth_failure_limit", 20, minimum=0, integer=True),
         auth_failure_window=_duration(r, "auth_failure_window", 60.0),
         cors=_cors(data.get("cors"), source),
@@ -398,6 +400,7 @@ _ENV_OVERRIDES = {
     "TOROUTER_PORT": "port",
     "TOROUTER_LOG_LEVEL": "log_level",
     "TOROUTER_SHUTDOWN_GRACE": "shutdown_grace",
+    "TOROUTER_WORKERS": "workers",
 }
 
 
@@ -429,13 +432,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
     for env, key in _ENV_OVERRIDES.items():
         if os.environ.get(env):
             data[key] = os.environ[env]
-            if key == "port":
+            if key in ("port", "workers"):
                 try:
                     data[key] = int(os.environ[env])
                 except ValueError:
-                    raise ConfigError(
-                        env, "port", f"must be a whole number, got {os.environ[env]!r}"
-                    ) from None
+                    raise ConfigError(env, key, f"must be a whole number, got {os.environ[env]!r}") from None
             elif key == "shutdown_grace":
                 try:
                     data[key] = float(os.environ[env])

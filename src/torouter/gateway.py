@@ -29,8 +29,9 @@ log = logging.getLogger("torouter")
 
 
 class Gateway:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store_ready: bool = False) -> None:
         self.settings = settings
+        self.store_ready = store_ready  # a supervisor migrated and synced the store before forking workers
         self.engine: AsyncEngine = make_engine(settings.database_url)
         self.sessions: async_sessionmaker[AsyncSession] = sessionmaker(self.engine)
         self.catalog = Catalog(self.sessions, settings.key_refresh_interval)
@@ -54,14 +55,15 @@ class Gateway:
         self.auth_throttle = AuthThrottle(
             settings.auth_failure_limit, settings.auth_failure_window, self.redis
         )
-        self.captures = Captures()
+        self.captures = Captures(self.sessions)
 
     @property
     def prices(self) -> PriceTable:
         return self.catalog.snapshot.prices
 
     async def start(self) -> None:
-        await prepare_store(self.engine, self.sessions, self.settings)
+        if not self.store_ready:
+            await prepare_store(self.engine, self.sessions, self.settings)
         await self.catalog.start()
         await self.usage.start()
         await self.responses.start()
@@ -81,6 +83,7 @@ class Gateway:
         await self.health.stop()
         await self.affinity.stop()
         await self.gate.stop()
+        await self.captures.drain()
         if self.redis is not None:
             await self.redis.aclose()
         await self.client.close()

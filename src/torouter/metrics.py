@@ -7,6 +7,7 @@ of the upstream accounts and of the usage queue is read from the gateway at scra
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
 
 from torouter.catalog import Account
@@ -170,7 +172,13 @@ class Metrics:
             ["account", "status"],
             registry=r,
         )
-        r.register(GatewayState(gw))
+        state = GatewayState(gw)
+        r.register(state)
+        self.exposed = r
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: add up every worker's files
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed)
+            self.exposed.register(state)  # read from the worker that answers the scrape
         self._series: dict[tuple[str, str, str], _Series] = {}
         self._models: set[str] = set()
         self._upstream: dict[tuple[str, str], Any] = {}
@@ -202,7 +210,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The text exposition format (version 0.0.4), served at GET /metrics."""
-        return generate_latest(self.registry)
+        return generate_latest(self.exposed)
 
     def _label_model(self, model: str) -> str:
         if model in self._models:

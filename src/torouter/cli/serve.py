@@ -14,6 +14,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8080).")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes sharing the port (default: the config's workers, else one per core).",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Run the gateway. With no config it serves on 127.0.0.1:8080 with SQLite in ./torouter.db."""
     settings = settings_or_exit(config)
@@ -23,9 +30,9 @@ def serve(
         settings.port = port
     if log_level:
         settings.log_level = log_level
-    from torouter.server import run
+    from torouter.server import run, worker_count
 
-    run(settings)
+    run(settings, worker_count(settings, workers))
 
 
 def emulator(

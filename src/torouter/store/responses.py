@@ -23,6 +23,14 @@ from torouter.writer import BackgroundWriter
 log = logging.getLogger("torouter.responses")
 
 
+def minted_at(response_id: str) -> float:
+    """The second a response id was made (its first 8 hex digits); 0 for ids of another shape."""
+    try:
+        return float(int(response_id[5:13], 16)) if response_id.startswith("resp_") else 0.0
+    except ValueError:
+        return 0.0
+
+
 @dataclass(slots=True)
 class Entry:
     id: str
@@ -68,10 +76,7 @@ class ResponseStore(BackgroundWriter):
             return None
         entry = self._cache.get(response_id)
         if entry is None:
-            async with self._sessions() as session:
-                row = (
-                    await session.execute(select(StoredResponse).where(StoredResponse.id == response_id))
-                ).scalar_one_or_none()
+            row = await self._load(response_id)
             if row is None:
                 return None
             entry = Entry(row.id, row.key_id, row.created_at, row.expires_at, row.input_items, row.response)
@@ -79,6 +84,22 @@ class ResponseStore(BackgroundWriter):
         if entry.key_id != key_id or entry.expires_at <= time.time():
             return None
         return entry
+
+    async def _load(self, response_id: str) -> StoredResponse | None:
+        """From the store. A response minted moments ago by another worker or replica may still be
+        in that process's batch: wait for its next flush rather than answer 404."""
+        wait = self._interval + 1.0
+        deadline = (
+            min(minted_at(response_id), time.time()) + wait
+        )  # older ids (random digits) can't wait longer
+        while True:
+            async with self._sessions() as session:
+                row = (
+                    await session.execute(select(StoredResponse).where(StoredResponse.id == response_id))
+                ).scalar_one_or_none()
+            if row is not None or time.time() >= deadline:
+                return row
+            await asyncio.sleep(0.05)
 
     async def delete(self, response_id: str, key_id: int) -> bool:
         if await self.get(response_id, key_id) is None:

@@ -161,6 +161,18 @@ class StoredResponse(Base):
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class StoredCapture(Base):
+    """A Playground capture, shared through the store so that any worker or replica can serve it."""
+
+    __tablename__ = "captures"
+    __table_args__ = (Index("ix_captures_expires_at", "expires_at"),)
+
+    request_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key_id: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class SessionPin(Base):
     """Session affinity: which account serves a key's conversation, until it expires."""
 

@@ -24,13 +24,13 @@ class CaptureLookup:
         try:
             key = authenticate(self.gw.catalog.snapshot, scope, self.gw.auth_throttle)
             wanted = scope["path"][len(PREFIX) :]
-            data = self.gw.captures.get(wanted, key.id)
+            data = await self.gw.captures.get(wanted, key.id)
             if data is None:
                 raise GatewayError(
                     "not_found",
                     f"No capture of request '{wanted}' for this key. Captures are kept for 10 minutes, "
                     "for calls sent with the header 'x-torouter-capture: 1', and only while they run "
-                    "or after they end on this gateway.",
+                    "or after they end.",
                     code="capture_not_found",
                 )
         except GatewayError as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from typing import Any
 
 import orjson
@@ -46,7 +47,8 @@ SEARCH_PLATFORMS = frozenset({"anthropic", "gemini"})
 
 
 def new_response_id() -> str:
-    return "resp_" + os.urandom(24).hex()
+    """Opaque to clients; its first 8 hex digits are the minting second (see ResponseStore.get)."""
+    return "resp_" + f"{int(time.time()) & 0xFFFFFFFF:08x}" + os.urandom(20).hex()
 
 
 def as_input_items(value: Any) -> list[Any]:
