@@ -65,6 +65,8 @@ class GatewayServer:
         return self.url + "/v1"
 
     def start(self) -> GatewayServer:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("this gateway is running already: a second start would orphan it")
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [

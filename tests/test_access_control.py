@@ -30,7 +30,7 @@ def start(
     config = gateway_config(emulator, f"sqlite+aiosqlite:///{workdir / 'torouter.db'}", **overrides)
     gw = GatewayServer(workdir, config)
     keys = make_keys(gw.config_path, {g: (g, {}) for g in ("openai", "anthropic", "gemini")})
-    return gw.start(), keys
+    return gw, keys  # not started: callers use `with gw:`
 
 
 def address() -> str:
@@ -119,7 +119,7 @@ def test_replicas_sharing_redis_share_the_count(emulator: EmulatorServer, tmp_pa
     shared = {"redis_url": "redis://127.0.0.1:6379/11", "auth_failure_limit": 4, "auth_failure_window": 30}
     gw_a, keys = start(emulator, tmp_path / "a", **shared)
     gw_b = GatewayServer(tmp_path / "b", yaml.safe_load(gw_a.config_path.read_text()))  # same store
-    with gw_a, gw_b.start():
+    with gw_a, gw_b:
         ip = address()
         for gw in (gw_a, gw_a, gw_b, gw_b):  # four failures, two on each replica
             assert openai_chat(gw, "sk-tr-spray", ip).status_code == 401
