@@ -258,7 +258,7 @@ class ArrayScanner:
     bytes of the element being received are kept. A bare object (not in an array) is an element.
     """
 
-    __slots__ = ("_buf", "_depth", "_escape", "_in_str", "_start", "closed")
+    __slots__ = ("_buf", "_depth", "_escape", "_in_str", "_start", "closed", "opened")
 
     def __init__(self) -> None:
         self._buf = b""
@@ -266,7 +266,13 @@ class ArrayScanner:
         self._in_str = False
         self._escape = False
         self._start = -1  # where the element being received starts in _buf
-        self.closed = False  # the top-level array's `]` was seen
+        self.opened = False  # the top-level array's `[` was seen
+        self.closed = False  # and its `]`
+
+    @property
+    def pending(self) -> int:
+        """Bytes of the element still arriving (the tail of what was fed)."""
+        return len(self._buf)
 
     def feed(self, chunk: bytes) -> list[bytes]:
         out: list[bytes] = []
@@ -289,6 +295,8 @@ class ArrayScanner:
             elif c == 0x22:
                 self._in_str = True
             elif c in b"{[":
+                if c == 0x5B and self._depth == 0:
+                    self.opened = True
                 if c == 0x7B and self._start < 0 and self._depth <= 1:
                     self._start = m.start()  # an element (or a bare object) begins
                 self._depth += 1
@@ -385,22 +393,41 @@ class SSETap(_Tap):
 
 
 class ArrayTap(_Tap):
-    """Relays a streamed JSON array untouched; finds element boundaries to read usage and errors."""
+    """Relays a streamed JSON array element by element, reading usage and errors on the way.
 
-    __slots__ = ("_scanner",)
+    An element is forwarded once it is whole and parses, so a client never gets a broken one:
+    on the first that doesn't (or an array that never closes), `broken` is set and the relay ends
+    the stream with an error element instead.
+    """
+
+    __slots__ = ("_held", "_scanner", "broken")
 
     def __init__(self) -> None:
         super().__init__()
         self._scanner = ArrayScanner()
+        self._held = b""  # received, not yet forwarded: the element still arriving
+        self.broken = False
 
     def feed(self, chunk: bytes) -> bytes:
+        if self.broken:
+            return b""
+        held = self._held + chunk if self._held else chunk
         for element in self._scanner.feed(chunk):
+            try:
+                payload = orjson.loads(element)
+            except orjson.JSONDecodeError:
+                self.broken = True
+                return b""
             self._read(element)
-            if b'"error"' in element:
-                self._check_error(element)
+            if isinstance(payload, dict) and "error" in payload and "candidates" not in payload:
+                self.error = element
         if self._scanner.closed:
             self.done = True
-        return chunk
+        cut = len(held) - self._scanner.pending
+        self._held = held[cut:]
+        return held[:cut]
 
     def flush(self) -> bytes:
+        if not self.broken and (self._held.strip() or (self._scanner.opened and not self._scanner.closed)):
+            self.broken = True  # an element or the array was left unfinished
         return b""

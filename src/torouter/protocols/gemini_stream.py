@@ -256,7 +256,8 @@ class StreamEncoder:
             return self._final()
         if isinstance(event, hub.StreamError):
             self._done = True
-            return stream_error_chunk(GatewayError(event.kind, event.message), self._sse, self._sent)
+            err = GatewayError(event.kind, event.message, code=event.code)
+            return stream_error_chunk(err, self._sse, self._sent)
         return b""  # Ping: Gemini streams have no keep-alive the SDK would not choke on
 
     def _block_start(self, event: hub.BlockStart) -> bytes:

@@ -342,7 +342,7 @@ class StreamEncoder:
         if isinstance(event, hub.MessageStop):
             return self._usage_chunk() + b"data: [DONE]\n\n"
         if isinstance(event, hub.StreamError):
-            return b"data: " + error_body(GatewayError(event.kind, event.message)) + b"\n\n"
+            return b"data: " + error_body(GatewayError(event.kind, event.message, code=event.code)) + b"\n\n"
         return b""  # BlockStop and Ping have no chat form
 
     def _block_delta(self, event: hub.BlockDelta) -> bytes:

@@ -149,7 +149,7 @@ async def relay_stream(
             out = pump((outcome.body or b"") + await resp.read()) + finish()
         finally:
             resp.release()
-        if guard is not None and guard.broken:
+        if (guard is not None and guard.broken) or getattr(tap, "broken", False):
             result.error = "upstream_malformed"
             out += error_event(mid_stream_error(result.error))
         result.first_byte_at = time.perf_counter()
@@ -192,7 +192,7 @@ async def relay_stream(
                     kept += len(out)
                     result.chunks.append(out)
                 await send({"type": "http.response.body", "body": out, "more_body": True})
-            if guard is not None and guard.broken:
+            if (guard is not None and guard.broken) or getattr(tap, "broken", False):
                 raise Malformed
             if getattr(tap, "ended", False):  # a translated stream ended with an error: nothing more is read
                 resp.close()
@@ -208,7 +208,7 @@ async def relay_stream(
         rest = finish()
         if rest:
             await send({"type": "http.response.body", "body": rest, "more_body": True})
-        if guard is not None and guard.broken:
+        if (guard is not None and guard.broken) or getattr(tap, "broken", False):
             raise Malformed
     except asyncio.CancelledError:
         if watcher is None or not watcher.done() or watcher.cancelled():

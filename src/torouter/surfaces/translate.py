@@ -13,6 +13,7 @@ import orjson
 
 from torouter import hub
 from torouter.catalog import Account
+from torouter.errors import GatewayError
 from torouter.routing.models import upstream_model_for
 from torouter.surfaces.asgi import JSON, Send
 from torouter.surfaces.call import Call
@@ -95,6 +96,10 @@ class TranslatingTap:
     def feed(self, chunk: bytes) -> bytes:
         return self._encode(self._decoder.feed(chunk))
 
+    def error_event(self, err: GatewayError) -> bytes:
+        """A failure the relay saw, said by the client's encoder, which knows what it has sent."""
+        return self._encode([hub.StreamError(err.kind, err.message, err.code)])
+
     def flush(self) -> bytes:
         return self._encode(self._decoder.finish())
 
@@ -139,7 +144,7 @@ async def translate(
         )
         try:
             result = await relay_stream(
-                send, outcome, headers, tap, wire.stream_error_event, wire.stream_content_type, call.receive
+                send, outcome, headers, tap, tap.error_event, wire.stream_content_type, call.receive
             )
         except asyncio.CancelledError:
             record_cut(call, tap.usage)
