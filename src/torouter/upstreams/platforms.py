@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from torouter.catalog import Account
 
 OPENAI_LIKE = frozenset({"openai", "openrouter", "openai_compatible"})
@@ -12,7 +14,8 @@ def url_for(account: Account, endpoint: str, model: str = "", query: str = "") -
     """The full upstream URL. `endpoint` is the path after the platform's SDK base URL."""
     base = account.base_url
     if account.platform == "gemini" and "{model}" in endpoint:
-        endpoint = endpoint.replace("{model}", model)
+        # One path segment, whatever the client named: `/`, `..`, `?` or `#` must not move the call.
+        endpoint = endpoint.replace("{model}", quote(model, safe=""))
     url = base + endpoint
     return f"{url}?{query}" if query else url
 
