@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -14,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.emulator_harness import EmulatorServer
+from tests import gateway_harness
+from tests.emulator_harness import TEST_KEY, EmulatorServer
 from tests.gateway_harness import GatewayServer, free_port
+from tests.log_scan import MIN_SECRET, log_files, scan_files
 
 UPSTREAM_SECRET = "sk-upstream-SECRET-4f1c2d9e8b7a6c5d"
 # Every process of the suite (gateways, the CLI, in-process key making) seals credentials alike.
@@ -253,3 +256,72 @@ def wait_until_key_works(base_url: str, key: str, timeout: float = 5.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("a new key never started working")
+
+
+# ---------------------------------------------------------------- every log of the run, scanned at the end
+
+# Credentials the suite sets that a log must never show; tests add theirs with register_secret.
+LOGGED_SECRETS: set[str] = {UPSTREAM_SECRET, os.environ["TOROUTER_SECRET_KEY"], TEST_KEY}
+_run_logs: Path | None = None  # where this run's own logs go, once the session has started
+
+
+def register_secret(*values: str) -> None:
+    """A credential a test uses: the last test of the run fails if any log line shows it."""
+    for value in values:
+        assert len(value) >= MIN_SECRET, f"{value!r} is too short to look for in logs"
+    LOGGED_SECRETS.update(values)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "run_last: runs after every other test of the session")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log scan comes last, whatever was selected, so that it sees every other test's logs."""
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This process's log records and the CLI's stderr go to files under basetemp, beside the gateways'."""
+    global _run_logs
+    folder = tmp_path_factory.getbasetemp() / "run-logs"
+    folder.mkdir(exist_ok=True)
+    handler = logging.FileHandler(folder / "pytest-process.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    ours = logging.getLogger("torouter")
+    level = ours.level
+    ours.setLevel(logging.DEBUG)  # everything ours; other libraries at the root's WARNING
+    logging.getLogger().addHandler(handler)
+    gateway_harness.CLI_LOG = folder / "cli.log"
+    _run_logs = folder
+    try:
+        yield folder
+    finally:
+        gateway_harness.CLI_LOG = None
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        ours.setLevel(level)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """What tests and in-process servers wrote to stderr or logged (pytest captures both per test)."""
+    sections = [(n, text) for n, text in report.sections if n.startswith(("Captured stderr", "Captured log"))]
+    if _run_logs is not None and sections:
+        with (_run_logs / "pytest-captured.log").open("a", encoding="utf-8") as f:
+            for name, text in sections:
+                f.write(f"--- {report.nodeid} {name}\n{text}\n")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Session fixtures (the shared gateway) stop after the last test: scan what they logged since."""
+    if _run_logs is None or not any(i.get_closest_marker("run_last") for i in session.items):
+        return
+    leaks = scan_files(log_files(_run_logs.parent), LOGGED_SECRETS)
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"credentials in the logs after the last test ({len(leaks)}):", red=True)
+            for leak in leaks[:50]:
+                reporter.write_line(f"  {leak}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -20,7 +20,7 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
-from tests.conftest import gateway_config
+from tests.conftest import gateway_config, register_secret
 from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer
 from torouter.admin import METHODS, create_admin_app
@@ -28,6 +28,7 @@ from torouter.config import Settings
 from torouter.gateway import Gateway
 
 TOKEN = "admin-token-fuzz-5e2a91c4"
+register_secret(TOKEN)
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import gateway_config, wait_until_key_works
+from tests.conftest import gateway_config, register_secret, wait_until_key_works
 from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer
 from tests.services import required
 
 CHROMIUM = os.environ.get("TOROUTER_CHROMIUM", "/usr/bin/chromium")
 ADMIN_TOKEN = "admin-token-for-the-browser-test"
+register_secret(ADMIN_TOKEN)
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}

@@ -85,6 +85,11 @@ def test_keys_lifecycle_through_the_cli(tmp_path: Path) -> None:
     assert "team" in groups and "up" in groups
     ups = run_cli("upstreams", "list", config=path).stdout
     assert "http://127.0.0.1:9/v1" in ups and "sk-x" not in ups
+    # A mistyped key is named by its prefix: the error line may well end up in a log.
+    typo = key[:-1] + ("A" if key[-1] != "A" else "B")
+    unknown = run_cli("keys", "revoke", typo, config=path, check=False)
+    assert unknown.returncode == 1 and f"no key matches '{key[:12]}…'" in unknown.stderr
+    assert typo not in unknown.stderr
 
 
 def test_every_command_explains_itself() -> None:

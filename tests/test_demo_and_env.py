@@ -11,12 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import register_secret
 from tests.gateway_harness import free_port, torouter_env
 from torouter.config import ConfigError, load_settings
 
 
 def test_demo_serves_a_ready_key_against_the_emulator(tmp_path: Path) -> None:
     port, emulator_port = free_port(), free_port()
+    log = (tmp_path / "demo.log").open("w")  # its log, for the final scan; stdout shows the keys by design
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -31,7 +33,7 @@ def test_demo_serves_a_ready_key_against_the_emulator(tmp_path: Path) -> None:
             f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=log,
         text=True,
         env=torouter_env(),
         cwd=tmp_path,
@@ -57,6 +59,7 @@ def test_demo_serves_a_ready_key_against_the_emulator(tmp_path: Path) -> None:
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"].endswith("demo")
         token = re.search(r"admin token: (\S+)\)", output)
         assert token, output
+        register_secret(token.group(1))
         keys = httpx.get(
             f"http://127.0.0.1:{port}/admin/api/keys", headers={"authorization": f"Bearer {token.group(1)}"}
         )
@@ -65,6 +68,7 @@ def test_demo_serves_a_ready_key_against_the_emulator(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
     with pytest.raises(httpx.ConnectError):  # the emulator stopped with the demo
         httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/health")
 

@@ -12,10 +12,12 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import UPSTREAM_SECRET, World, gateway_config
+from tests.conftest import UPSTREAM_SECRET, World, gateway_config, register_secret
 from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer
 from torouter.store import sealing
+
+register_secret("the-first-key", "a-different-key", "sk-extra", "sk-live-123")
 
 
 def stored_credentials(db: Path) -> dict[str, str]:
@@ -92,6 +94,7 @@ def test_without_the_variable_a_key_file_is_made_once_and_reused(
         with caplog.at_level(logging.WARNING, logger="torouter.secrets"):
             sealed = sealing.sealer().seal("sk-live-123")
         assert path.is_file() and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        register_secret(path.read_text().strip())
         assert "TOROUTER_SECRET_KEY is not set" in caplog.text and str(path) in caplog.text
         sealing.reset()
         assert sealing.sealer().open(sealed) == "sk-live-123"  # a restart reads the same key

@@ -116,10 +116,12 @@ async def list_keys(session: AsyncSession) -> list[tuple[ApiKey, str]]:
 async def find_key(session: AsyncSession, ref: str) -> tuple[ApiKey, str]:
     """Find a key by id, full key, display prefix or name."""
     query = select(ApiKey, Group.name).join(Group, Group.id == ApiKey.group_id)
+    shown = ref
     if ref.isdigit():
         cond = ApiKey.id == int(ref)
     elif ref.startswith(KEY_PREFIX) and len(ref) > len(KEY_PREFIX) + 6:
         cond = ApiKey.key_hash == hash_key(ref)
+        shown = display_prefix(ref) + "…"  # an error message is often logged: never echo a whole key
     elif ref.startswith(KEY_PREFIX):
         cond = ApiKey.prefix == ref
     else:
@@ -127,11 +129,11 @@ async def find_key(session: AsyncSession, ref: str) -> tuple[ApiKey, str]:
     rows = (await session.execute(query.where(cond))).all()
     if not rows:
         raise NotFound(
-            f"no key matches {ref!r}; give its id, prefix, name or full value (see `torouter keys list`)",
+            f"no key matches {shown!r}; give its id, prefix, name or full value (see `torouter keys list`)",
             "key",
         )
     if len(rows) > 1:
-        raise StoreError(f"{len(rows)} keys match {ref!r}; give its id instead (see `torouter keys list`)")
+        raise StoreError(f"{len(rows)} keys match {shown!r}; give its id instead (see `torouter keys list`)")
     return rows[0][0], rows[0][1]
 
 
