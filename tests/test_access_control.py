@@ -11,12 +11,13 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import gateway_config, make_keys
+from tests.conftest import gateway_config, make_keys, register_secret
 from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer
 from tests.services import need
 
 ADMIN_TOKEN = "access-control-admin-token-7d1e"
+register_secret(ADMIN_TOKEN)
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 CLAUDE = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 GEMINI = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}

@@ -109,3 +109,11 @@ def test_key_model_allow_list_limits_what_it_can_call(world: World) -> None:
     with pytest.raises(openai.PermissionDeniedError) as exc:
         c.chat.completions.create(model="gpt-4.1-mini", messages=BODY["messages"])
     assert exc.value.code == "model_not_allowed" and "gpt-4o-mini" in exc.value.message
+
+
+def test_the_key_param_is_removed_however_it_is_escaped() -> None:
+    from torouter.auth import without_key_param
+
+    assert without_key_param("alt=sse&key=K") == "alt=sse"
+    assert without_key_param("%6Bey=K&alt=sse&k%65y=K2&key+=x") == "alt=sse&key+=x"
+    assert without_key_param("monkey=1&keys=2") == "monkey=1&keys=2"

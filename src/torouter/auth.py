@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from torouter.auth_throttle import AuthThrottle
 from torouter.catalog import KeyEntry, Snapshot
@@ -36,10 +36,10 @@ def extract_key(scope: dict) -> str | None:
 
 
 def without_key_param(query: str) -> str:
-    """The query string minus `key=`: the client's ToRouter key must never travel upstream."""
-    if "key=" not in query:
+    """The query string minus `key=` (however escaped): the client's ToRouter key must never travel upstream."""
+    if "key=" not in query and "%" not in query:
         return query
-    return "&".join(p for p in query.split("&") if not p.startswith("key="))
+    return "&".join(p for p in query.split("&") if unquote_plus(p.partition("=")[0]) != "key")
 
 
 def mask(key: str) -> str:

@@ -91,7 +91,11 @@ class Timeseries(BaseModel):
     totals: Totals
 
 
-Since = Annotated[float | None, Query(allow_inf_nan=False, description="Unix seconds")]
+# Year 0 to year 9999 in Unix seconds: far past any real query, and bucket arithmetic stays finite.
+MAX_TIME = 253_402_300_800.0
+Since = Annotated[
+    float | None, Query(ge=-62_135_596_800, le=MAX_TIME, allow_inf_nan=False, description="Unix seconds")
+]
 Filter = Annotated[str | None, Query()]
 
 
@@ -137,7 +141,9 @@ async def timeseries(
     gw: GatewayDep,
     since: Since = None,
     until: Since = None,
-    bucket: Annotated[float, Query(ge=1, allow_inf_nan=False, description="Seconds per point")] = 3600,
+    bucket: Annotated[
+        float, Query(ge=1, le=MAX_TIME, allow_inf_nan=False, description="Seconds per point")
+    ] = 3600,
     key: Annotated[str | None, Query(description="A key id or name")] = None,
     group: Filter = None,
     model: Filter = None,
