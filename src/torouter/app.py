@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -86,6 +87,7 @@ class App:
                     log.error("start-up failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                settle_garbage_collector()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.gateway.stop()
@@ -133,6 +135,18 @@ class App:
                 "not_found", f"Invalid URL ({scope['method']} {scope['path']}).", code="unknown_url"
             )
         await send_response(send, err.status, wire_error(err, None))
+
+
+def settle_garbage_collector() -> None:
+    """Keep the cycle collector off the latency tail.
+
+    What start-up built (modules, the catalog, prices, codecs) lives as long as the process:
+    frozen, a full collection no longer walks it. Calls make few reference cycles, so the youngest
+    generation is collected less often; each pass is then one pause instead of many.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def create_app(settings: Settings, store_ready: bool = False) -> App | Cors:
