@@ -8,41 +8,51 @@ Markdown and stops what it started. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import os
-import platform
 import re
-import shlex
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import yaml
+from harness import (
+    JSON_UPSTREAM,
+    SHARED,
+    SSE_UPSTREAM,
+    BenchError,
+    Processes,
+    Stopped,
+    TargetError,
+    WrkResult,
+    check_tools,
+    command_line,
+    free_port,
+    git_revision,
+    http_ok,
+    machine_summary,
+    markdown_table,
+    now_iso,
+    parse_wrk,
+    port_open,
+    say,
+    static_upstream,
+    stop_on_sigterm,
+    wait_ready,
+)
+from harness import run_wrk as wrk_run
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "bench"
-NGINX_CONF = "/tmp/torouter-bench-nginx.conf"
-NGINX_PIDFILE = Path("/tmp/torouter-bench-nginx.pid")  # written by start-upstream.sh's nginx.conf
-JSON_UPSTREAM = "http://127.0.0.1:9901"
-SSE_UPSTREAM = "http://127.0.0.1:9902"
-# nginx lives in /usr/sbin, which is not on every user's PATH.
-TOOL_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
 
 # Targets the brief sets: throughput at c=32 and added median latency at c=1.
 MIN_RATIO_AT_32 = 0.5
 MAX_ADDED_P50_MS_AT_1 = 0.3
+# The bench key has limits, so the limit code runs, set far above what a run can reach.
+KEY_RPM = 100_000_000
+KEY_BUDGET_USD = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,36 +88,10 @@ SCENARIOS = [
 SCENARIO_BY_NAME = {s.name: s for s in SCENARIOS}
 
 
-class BenchError(Exception):
-    """A problem that stops the whole run (missing tool, upstream that will not start)."""
-
-
-class Stopped(Exception):
-    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C so the servers get stopped."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class TargetError(Exception):
-    """A problem with one target for one scenario: reported as n/a, the run goes on."""
-
-
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     url: str
     env: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class WrkResult:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    socket_errors: int
 
 
 @dataclass(slots=True)
@@ -122,143 +106,6 @@ class Target(Protocol):
     name: str
 
     def endpoint(self, scenario: Scenario) -> Endpoint: ...
-
-
-# ---------------------------------------------------------------- processes and ports
-
-
-class Processes:
-    """The servers this run started; stop_all() ends exactly those, by their own handles."""
-
-    def __init__(self, logdir: Path) -> None:
-        self.logdir = logdir
-        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(
-        self, name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None
-    ) -> subprocess.Popen[bytes]:
-        log = (self.logdir / f"{name}.log").open("wb")
-        # A new session keeps the terminal's Ctrl-C away from the servers: we stop them in order.
-        proc = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        self.started.append((name, proc))
-        return proc
-
-    def log_tail(self, name: str, lines: int = 15) -> str:
-        path = self.logdir / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.strip().splitlines()[-lines:])
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(self.started):
-            if proc.poll() is None:
-                proc.terminate()
-        for _name, proc in reversed(self.started):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.started.clear()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_for_port(port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not port_open(port):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return 200 <= r.status < 300
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def wait_ready(
-    check: Callable[[], bool],
-    what: str,
-    proc: subprocess.Popen[bytes],
-    procs: Processes,
-    name: str,
-    timeout: float = 30,
-) -> None:
-    """Poll until the server answers; fail early, with its log, if it exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise TargetError(f"{what} exited with code {proc.returncode}: {procs.log_tail(name, 5)}")
-        if check():
-            return
-        time.sleep(0.1)
-    raise TargetError(f"{what} did not answer within {timeout:.0f} s: {procs.log_tail(name, 5)}")
-
-
-# ---------------------------------------------------------------- the static upstream
-
-
-def check_tools() -> None:
-    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool, path=TOOL_PATH) is None]
-    if missing:
-        raise BenchError(
-            f"{' and '.join(missing)} not found; install them with: apt-get install -y nginx wrk"
-        )
-    if not (SHARED / "start-upstream.sh").exists():
-        raise BenchError(
-            f"{SHARED} not found: the shared bench files must sit beside the repo, at <repo>/../shared"
-        )
-
-
-def nginx_running() -> bool:
-    """Same test as start-upstream.sh: a live pid in its pidfile."""
-    try:
-        pid = int(NGINX_PIDFILE.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError) as exc:
-        return isinstance(exc, PermissionError)  # alive, but someone else's
-    return True
-
-
-@contextlib.contextmanager
-def static_upstream() -> Iterator[None]:
-    """Start the nginx upstream unless it already runs; stop it afterwards only if we started it."""
-    was_running = nginx_running()
-    env = {**os.environ, "PATH": TOOL_PATH}
-    if not was_running:
-        done = subprocess.run(
-            ["bash", str(SHARED / "start-upstream.sh")], env=env, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise BenchError(f"start-upstream.sh failed: {(done.stderr or done.stdout).strip()}")
-    try:
-        for url in (JSON_UPSTREAM, SSE_UPSTREAM):
-            port = urlsplit(url).port or 80
-            if not wait_for_port(port, timeout=5):
-                raise BenchError(
-                    f"static upstream {url} does not answer; see /tmp/torouter-bench-nginx-error.log"
-                )
-        yield
-    finally:
-        if not was_running:
-            subprocess.run(["nginx", "-s", "stop", "-c", NGINX_CONF], env=env, capture_output=True)
 
 
 # ---------------------------------------------------------------- targets
@@ -297,6 +144,11 @@ def torouter_argv() -> list[str]:
     return (
         [str(script)] if script.exists() else [sys.executable, "-c", "from torouter.cli import main; main()"]
     )
+
+
+def serve_takes_workers() -> bool:
+    done = subprocess.run([*torouter_argv(), "serve", "--help"], capture_output=True, text=True)
+    return "--workers" in done.stdout
 
 
 def torouter_config(scenarios: list[Scenario], db_path: Path) -> dict[str, object]:
@@ -359,6 +211,7 @@ class ToRouter:
 
     def _create_key(self, group: str) -> str:
         argv = [*torouter_argv(), "keys", "create", "--group", group, "--name", "bench"]
+        argv += ["--rpm", str(KEY_RPM), "--budget", str(KEY_BUDGET_USD)]  # limits on, never binding
         argv += ["--config", str(self.config)]
         done = subprocess.run(argv, capture_output=True, text=True)
         lines = done.stdout.strip().splitlines()
@@ -372,6 +225,8 @@ class ToRouter:
         self.port = free_port()
         argv = [*torouter_argv(), "serve", "--config", str(self.config), "--port", str(self.port)]
         argv += ["--log-level", "warning"]
+        if serve_takes_workers():
+            argv += ["--workers", "1"]  # without it, serve starts one worker per core
         proc = self.procs.start("torouter", argv, dict(os.environ))
         health = f"http://127.0.0.1:{self.port}/healthz"
         wait_ready(lambda: http_ok(health), f"torouter on :{self.port}", proc, self.procs, "torouter")
@@ -379,12 +234,6 @@ class ToRouter:
 
 # ---------------------------------------------------------------- wrk
 
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
-_LATENCY = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.M)
-_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
-_REQUESTS = re.compile(r"^\s*(\d+) requests in ", re.M)
-_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
-_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _PROBE = re.compile(r"^PROBE (\d+) (.*)$", re.M)
 
 # Loads the scenario's own script, then prints the first answer and stops: one real call.
@@ -397,32 +246,9 @@ end
 """
 
 
-def parse_wrk(output: str) -> WrkResult:
-    """Pull calls/s, p50, p99 (in ms), non-2xx and socket errors out of `wrk --latency` output."""
-    rps = _RPS.search(output)
-    latency = {pct: float(value) * _UNIT_MS[unit] for pct, value, unit in _LATENCY.findall(output)}
-    requests = _REQUESTS.search(output)
-    if not rps or "50" not in latency or "99" not in latency or not requests:
-        raise TargetError(f"could not parse wrk output: {output.strip()[-300:]}")
-    non_2xx = _NON_2XX.search(output)
-    sockets = _SOCKET.search(output)
-    return WrkResult(
-        rps=float(rps.group(1)),
-        p50_ms=latency["50"],
-        p99_ms=latency["99"],
-        requests=int(requests.group(1)),
-        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
-    )
-
-
 def run_wrk(script: Path, endpoint: Endpoint, scenario: Scenario, connections: int, seconds: int) -> str:
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), endpoint.url]
-    env = {**os.environ, **endpoint.env, "STREAM": "1" if scenario.stream else "0"}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    if done.returncode != 0:
-        raise TargetError(f"wrk exited with {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}")
-    return done.stdout
+    env = {**endpoint.env, "STREAM": "1" if scenario.stream else "0"}
+    return wrk_run(script, endpoint.url, env, connections, seconds)
 
 
 def probe(endpoint: Endpoint, scenario: Scenario, workdir: Path) -> None:
@@ -452,10 +278,6 @@ def measure(endpoint: Endpoint, scenario: Scenario, connections: int, seconds: i
 # ---------------------------------------------------------------- the run
 
 Results = dict[tuple[str, int, str], Cell]
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def prepare(targets: list[Target], scenario: Scenario, workdir: Path) -> dict[str, Endpoint | str]:
@@ -598,56 +420,10 @@ def build_report(scenarios: list[Scenario], concurrencies: list[int], results: R
     return report
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    numeric = [i for i in range(len(header)) if i > 0]  # every column but the scenario is a number
-
-    def line(cells: list[str]) -> str:
-        padded = [
-            cell.rjust(w) if i in numeric else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = (
-        "| "
-        + " | ".join(("-" * (w - 1) + ":") if i in numeric else "-" * w for i, w in enumerate(widths))
-        + " |"
-    )
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        exe = exe.relative_to(Path.cwd())
-    return shlex.join([str(exe), *sys.argv])
-
-
-def tool_version(argv: list[str], pattern: str) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PATH": TOOL_PATH})
-    except OSError:
-        return "?"
-    found = re.search(pattern, done.stdout + done.stderr)
-    return found.group(1) if found else "?"
-
-
-def git_revision() -> str:
-    def git(*argv: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO), *argv], capture_output=True, text=True).stdout.strip()
-
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
-    return (git("rev-parse", "--short", "HEAD") or "?") + dirty
-
-
 def machine_lines(args: argparse.Namespace, load: tuple[float, float, float]) -> list[str]:
-    wrk = tool_version(["wrk", "-v"], r"wrk (?:debian/)?(\S+)")
-    nginx = tool_version(["nginx", "-v"], r"nginx/(\S+)")
     return [
-        f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- machine: nproc {len(os.sched_getaffinity(0))}, {platform.system()} {platform.machine()},"
-        f" Python {platform.python_version()}, wrk {wrk}, nginx {nginx}",
+        f"- date: {now_iso()}",
+        f"- machine: {machine_summary()}",
         f"- load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
         f"- ToRouter revision: {git_revision()}",
         f"- command: `{command_line()}`",
@@ -724,16 +500,6 @@ def select_scenarios(spec: str, stream: bool) -> list[Scenario]:
             f"unknown scenario {', '.join(unknown) or spec!r}; known: {', '.join(SCENARIO_BY_NAME)}, all"
         )
     return [SCENARIO_BY_NAME[n] for n in dict.fromkeys(names)]
-
-
-def stop_on_sigterm() -> None:
-    """Turn SIGTERM/SIGHUP into an exception so the finally blocks stop the servers."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise Stopped(signum)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
 
 
 def exit_code(report: Report) -> int:
