@@ -23,7 +23,7 @@ from torouter.store.schema import StoredCapture
 CAPTURE_HEADER = b"x-torouter-capture"
 TTL = 600.0
 MAX_ENTRIES = 1000
-STORE_WAIT = 1.0  # seconds a lookup waits for another worker's write of the capture
+STORE_WAIT = 0.5  # seconds a lookup waits for another worker's write of the capture
 log = logging.getLogger("torouter.captures")
 MASKED = "[masked]"
 _SECRET_HEADERS = frozenset(
@@ -102,9 +102,12 @@ class Captures:
     on another worker or replica. Only calls that asked for a capture pay that write.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession] | None = None, shared: bool = False
+    ) -> None:
         self._entries: OrderedDict[str, tuple[int, float, dict[str, Any]]] = OrderedDict()
         self._sessions = sessions
+        self._shared = shared  # other workers or replicas may hold a capture this one lacks
         self._writes: set[asyncio.Task[None]] = set()
 
     def put(self, request_id: str, key_id: int, data: dict[str, Any]) -> None:
@@ -136,7 +139,7 @@ class Captures:
 
     async def get(self, request_id: str, key_id: int) -> dict[str, Any] | None:
         entry = self._entries.get(request_id)
-        if entry is None and self._sessions is not None:
+        if entry is None and self._sessions is not None and self._shared:
             entry = await self._load(request_id)
         if entry is None or entry[0] != key_id or entry[1] <= time.time():
             return None

@@ -55,7 +55,7 @@ class Gateway:
         self.auth_throttle = AuthThrottle(
             settings.auth_failure_limit, settings.auth_failure_window, self.redis
         )
-        self.captures = Captures(self.sessions)
+        self.captures = Captures(self.sessions, shared=store_ready or settings.redis_url is not None)
 
     @property
     def prices(self) -> PriceTable:
