@@ -51,7 +51,13 @@ KINDS: dict[str, type[Target]] = {
     "portkey": Portkey,
 }
 CHARTS_VENV = REPO / "bench" / ".venvs" / "charts"
-RESULTS_JSON = REPO / "bench" / "results" / "compare.json"
+
+
+def results_json(out: Path) -> Path:
+    """Every figure of a run, beside the other results: docs/benchmarks.md → bench/results/benchmarks.json."""
+    return REPO / "bench" / "results" / f"{out.stem}.json"
+
+
 DEFAULTS = {
     "targets": ",".join(KINDS),
     "scenarios": "all",
@@ -104,7 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--from-json",
         type=Path,
-        help="measure nothing: write the report and charts again from a saved bench/results/compare.json",
+        help="measure nothing: write the report and charts again from a saved bench/results/*.json",
     )
     args = p.parse_args(argv)
     try:
@@ -294,7 +300,7 @@ def measure(args: argparse.Namespace) -> tuple[list[Target], Results, dict[str, 
             shutil.rmtree(logs, ignore_errors=True)
             shutil.copytree(tmp, logs, ignore=shutil.ignore_patterns("*.db*", "*.lua"))
     meta = run_meta(args, targets, load, results)
-    save_json(RESULTS_JSON, args, targets, results, meta)
+    save_json(results_json(args.out), args, targets, results, meta)
     return targets, results, meta
 
 
@@ -327,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + exc.signum
     checks = Goals(results, args.scenarios, args.concurrency, args.workers).all()
     charts_dir = args.out.parent / args.out.stem  # docs/benchmarks.md → docs/benchmarks/
-    data_path = args.from_json or RESULTS_JSON
+    data_path = args.from_json or results_json(args.out)
     charts = [] if args.no_charts else draw_charts(data_path, charts_dir, args.out.parent)
     info = markdown.RunInfo(
         meta["command"], meta["date"], meta["machine"], meta["versions"], meta["method"], charts

@@ -56,7 +56,7 @@ def _cell_text(cell: Cell | None) -> tuple[str, str, str]:
     if cell is None:
         return "", "", ""
     if cell.result is None:
-        return "error", "", ""
+        return "n/a", "", ""  # the reason is listed under the table
     r: WrkResult = cell.result
     if r.non_2xx:
         return f"INVALID: {r.non_2xx:,} non-2xx", "", ""
@@ -95,7 +95,7 @@ def summary_table(
             if cell is None:
                 row.append("—")
             elif not cell.clean:
-                row.append("error" if cell.result is None else "⚠")
+                row.append("n/a" if cell.result is None else "⚠")
             else:
                 value = getattr(cell.result, pick)
                 row.append(f"{value:,.0f}" if pick == "rps" else f"{value:.3f}")
@@ -202,7 +202,11 @@ def render(
     for c, pick, title in summaries:
         if c in cs:
             parts += [f"## Summary: {title}", "", summary_table(scenarios, targets, c, pick, results), ""]
-    parts += ["— not measured (see the scenario's notes below); ⚠ errors during the run, not counted.", ""]
+    parts += [
+        "— not run (the target cannot serve the scenario, see the notes below); n/a not measured (the"
+        " reason is under the scenario's table); ⚠ errors during the run, not counted.",
+        "",
+    ]
     if info.charts:
         parts += ["## Charts", ""]
         for title, path in info.charts:
