@@ -62,9 +62,14 @@ def test_a_stall_before_any_text_is_one_valid_error_array(
     assert elements[-1]["error"]["status"] == "DEADLINE_EXCEEDED"
 
 
-@pytest.mark.parametrize("group", ["on-openai", "on-gemini"])
-def test_a_malformed_element_is_never_relayed(gw: tuple, emulator: EmulatorServer, group: str) -> None:
-    emulator.script({"text": WORDS, "malformed_at": 3, "chunk_delay": 0.02})
+@pytest.mark.parametrize(
+    ("group", "at"),
+    [("on-gemini", 0), ("on-gemini", 1), ("on-gemini", 3), ("on-openai", 1), ("on-openai", 3)],
+)
+def test_a_malformed_element_is_never_relayed(
+    gw: tuple, emulator: EmulatorServer, group: str, at: int
+) -> None:
+    emulator.script({"text": WORDS, "malformed_at": at, "chunk_delay": 0.02})
     elements = stream(gw, group)
     assert elements[-1]["error"]["status"] == "INTERNAL"
     assert "malformed" in elements[-1]["error"]["message"]

@@ -397,27 +397,33 @@ class ArrayTap(_Tap):
 
     An element is forwarded once it is whole and parses, so a client never gets a broken one:
     on the first that doesn't (or an array that never closes), `broken` is set and the relay ends
-    the stream with an error element instead.
+    the stream with `error_event`, which closes the array validly whatever was sent before.
     """
 
-    __slots__ = ("_held", "_scanner", "broken")
+    __slots__ = ("_held", "_scanner", "_sent", "broken", "opened")
 
     def __init__(self) -> None:
         super().__init__()
         self._scanner = ArrayScanner()
         self._held = b""  # received, not yet forwarded: the element still arriving
+        self._sent = 0  # whole elements forwarded
+        self.opened = False  # the array's `[` was forwarded
         self.broken = False
 
     def feed(self, chunk: bytes) -> bytes:
         if self.broken:
             return b""
         held = self._held + chunk if self._held else chunk
+        at = 0
         for element in self._scanner.feed(chunk):
+            start = held.find(element, at)
             try:
                 payload = orjson.loads(element)
             except orjson.JSONDecodeError:
                 self.broken = True
-                return b""
+                return self._forward(held[:start].rstrip().removesuffix(b","))  # up to the broken one
+            at = start + len(element)
+            self._sent += 1
             self._read(element)
             if isinstance(payload, dict) and "error" in payload and "candidates" not in payload:
                 self.error = element
@@ -425,7 +431,15 @@ class ArrayTap(_Tap):
             self.done = True
         cut = len(held) - self._scanner.pending
         self._held = held[cut:]
-        return held[:cut]
+        return self._forward(held[:cut])
+
+    def _forward(self, out: bytes) -> bytes:
+        if out.strip():
+            self.opened = True
+        return out
+
+    def error_event(self, err: GatewayError) -> bytes:
+        return (b"" if self.opened else b"[") + (b",\r\n" if self._sent else b"") + error_body(err) + b"]"
 
     def flush(self) -> bytes:
         if not self.broken and (self._held.strip() or (self._scanner.opened and not self._scanner.closed)):

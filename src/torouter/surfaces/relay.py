@@ -132,6 +132,7 @@ async def relay_stream(
     assert resp is not None
     result = StreamResult()
     guard = EventGuard(outcome.account) if whole_events else None
+    error_event = getattr(tap, "error_event", error_event)  # a tap that knows what it sent says it best
 
     def pump(chunk: bytes) -> bytes:
         if guard is not None:
