@@ -153,3 +153,103 @@ def test_usage_writer_batches_and_flushes_on_stop(database_url: str) -> None:
         await engine.dispose()
 
     run(main())
+
+
+def test_usage_batch_keeps_every_column_exactly(database_url: str) -> None:
+    """The batch crosses the driver as one JSON text: each value must come back as it went in."""
+
+    async def main() -> None:
+        engine = make_engine(database_url)
+        sessions = sessionmaker(engine)
+        await prepare_store(engine, sessions, parse_settings(CONFIG, "test.yaml"))
+        writer = UsageWriter(sessions, interval=3600)
+        await writer.start()
+        base = {
+            "request_id": "req_plain",
+            "created_at": 1764979200.123456,
+            "key_id": 7,
+            "key_name": "ключ 🔑",
+            "group_name": "g",
+            "account_name": "a",
+            "surface": "anthropic",
+            "platform": "openai",
+            "endpoint": "messages",
+            "model": 'claude "quoted" \\ back\nslash',
+            "upstream_model": "gpt-4o",
+            "stream": True,
+            "status_code": 200,
+            "usage": Usage(5, 6, 1, 2, 3, 4),
+            "latency_ms": 12.345678901,
+            "ttft_ms": 0.5,
+            "attempts": 2,
+            "error": None,
+            "session": "sess-1",
+            "attempt_log": [{"account": "b", "status": 503, "error": None}, {"account": "a", "status": 200}],
+            "cost_usd": 1.25e-07,
+            "estimated": True,
+        }
+        other = dict(
+            base,
+            request_id="req_nulls",
+            key_id=None,
+            stream=False,
+            usage=None,
+            ttft_ms=None,
+            session=None,
+            attempt_log=None,
+            error="upstream_timeout",
+            status_code=504,
+            estimated=False,
+            cost_usd=0.0,
+        )
+        written = [usage_row(**base), usage_row(**other)]
+        for row in written:
+            writer.submit(dict(row))
+        await writer.stop()
+        async with sessions() as s:
+            stored = (await s.execute(select(UsageRecord).order_by(UsageRecord.id))).scalars().all()
+        assert [{name: getattr(record, name) for name in written[0]} for record in stored] == written
+        await engine.dispose()
+
+    run(main())
+
+
+def test_an_over_long_model_name_does_not_hold_up_the_usage_queue(database_url: str) -> None:
+    """A client picks the model name: one too long for its column must not fail the whole batch."""
+
+    async def main() -> None:
+        engine = make_engine(database_url)
+        sessions = sessionmaker(engine)
+        await prepare_store(engine, sessions, parse_settings(CONFIG, "test.yaml"))
+        writer = UsageWriter(sessions, interval=3600)
+        await writer.start()
+        for i, model in enumerate(["m" * 5000, "gpt-4o"]):
+            writer.submit(
+                usage_row(
+                    request_id=f"r{i}" * 40,
+                    created_at=time.time(),
+                    key_id=1,
+                    key_name="k",
+                    group_name="g",
+                    account_name="a",
+                    surface="openai",
+                    platform="openai",
+                    endpoint="chat.completions",
+                    model=model,
+                    upstream_model=model,
+                    stream=False,
+                    status_code=404,
+                    usage=None,
+                    latency_ms=1.0,
+                    ttft_ms=None,
+                    attempts=1,
+                )
+            )
+        await writer.stop()
+        assert writer.pending == 0
+        async with sessions() as s:
+            models = (await s.execute(select(UsageRecord.model).order_by(UsageRecord.id))).scalars().all()
+        assert [m[:200] for m in models] == ["m" * 200, "gpt-4o"]
+        await engine.dispose()
+
+    run(main())
