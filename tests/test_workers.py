@@ -83,6 +83,11 @@ def usage_ids(db: Path) -> set[str]:
         return {r[0] for r in conn.execute("SELECT request_id FROM usage_records")}
 
 
+def metric_writers(pid: int) -> set[int]:
+    """The worker pids that have written a metrics file."""
+    return {int(m.group(1)) for f in metrics_dir(pid).iterdir() if (m := re.search(r"_(\d+)\.db$", f.name))}
+
+
 def test_workers_share_the_port_and_every_call_is_accounted(pair: tuple) -> None:
     gw, keys, db = pair
     pids = workers_of(gw)
@@ -93,12 +98,11 @@ def test_workers_share_the_port_and_every_call_is_accounted(pair: tuple) -> None
         assert r.status_code == 200, r.text
         ids.append(r.headers["x-request-id"])
     assert len(set(ids)) == len(ids), "two workers handed out the same request id"
-    # Both workers served calls: each writes its own metrics file.
-    served = {
-        int(m.group(1)) for f in metrics_dir(pids[0]).iterdir() if (m := re.search(r"_(\d+)\.db$", f.name))
-    }
-    assert set(pids) <= served, (pids, served)
+    # Both workers served calls: each writes its own metrics file (counted within a flush interval).
     deadline = time.monotonic() + 5
+    while not set(pids) <= (served := metric_writers(pids[0])):
+        assert time.monotonic() < deadline, (pids, served)
+        time.sleep(0.1)
     while not set(ids) <= usage_ids(db):
         assert time.monotonic() < deadline, "usage rows of some worker were never written"
         time.sleep(0.1)
@@ -122,7 +126,12 @@ def test_metrics_add_up_across_workers(pair: tuple) -> None:
         assert fresh(
             "POST", gw.url + "/v1/chat/completions", json=CHAT, headers=auth(keys["openai"])
         ).is_success
-    # Whichever worker answers the scrape, it reports the calls of both.
+    # Each worker counts its calls within a flush interval; then whichever worker answers the
+    # scrape reports the calls of both.
+    deadline = time.monotonic() + 5
+    while (seen := total()) != before + 12:
+        assert seen < before + 12 and time.monotonic() < deadline, (before, seen)
+        time.sleep(0.1)
     for _ in range(6):
         assert total() == before + 12
 

@@ -43,7 +43,7 @@ class Gateway:
         self.responses = ResponseStore(
             self.sessions, settings.responses_retention, settings.usage_flush_interval
         )
-        self.metrics = Metrics(self)
+        self.metrics = Metrics(self, settings.usage_flush_interval)
         self.redis: Redis | None = None
         backend: LimitBackend = MemoryLimits()
         if settings.redis_url:
@@ -66,6 +66,7 @@ class Gateway:
             await prepare_store(self.engine, self.sessions, self.settings)
         await self.catalog.start()
         await self.usage.start()
+        await self.metrics.start()
         await self.responses.start()
         await self.health.start(self.sessions, settings_interval(self.settings))
         await self.affinity.start(self.sessions, settings_interval(self.settings))
@@ -79,6 +80,7 @@ class Gateway:
     async def stop(self) -> None:
         await self.catalog.stop()
         await self.usage.stop()
+        await self.metrics.stop()
         await self.responses.stop()
         await self.health.stop()
         await self.affinity.stop()

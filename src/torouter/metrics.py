@@ -21,6 +21,7 @@ from sqlalchemy import text
 from torouter.catalog import Account
 from torouter.routing.health import Health
 from torouter.upstreams.call import RETRYABLE
+from torouter.writer import BackgroundWriter
 
 if TYPE_CHECKING:
     from torouter.gateway import Gateway
@@ -46,6 +47,7 @@ NO_ANSWER = frozenset({"upstream_unreachable", "upstream_timeout"})
 # Errors the gateway causes itself: an account passed over at its own cap (never contacted), a
 # stream cut when the shutdown grace ran out. They fail a call or an attempt, not the upstream.
 OWN_ERRORS = frozenset({"account_at_capacity", "shutdown_grace_exceeded"})
+DRAIN_AT = 1000  # queued calls that are counted at once, whatever the timer says
 
 
 def upstream_fault(status: int) -> bool:
@@ -135,8 +137,13 @@ class GatewayState:
         ]
 
 
-class Metrics:
-    def __init__(self, gw: Gateway) -> None:
+class Metrics(BackgroundWriter):
+    """The gateway's Prometheus series. Calls are queued by the hot path and counted in batches:
+    on every scrape, every `interval` seconds, and whenever DRAIN_AT calls are waiting."""
+
+    def __init__(self, gw: Gateway, interval: float = 1.0) -> None:
+        super().__init__(interval, "torouter-metrics")
+        self._pending: list[dict[str, Any]] = []
         self.registry = CollectorRegistry()
         r = self.registry
         call = ["surface", "platform", "model"]
@@ -184,32 +191,56 @@ class Metrics:
         self._upstream: dict[tuple[str, str], Any] = {}
 
     def observe_call(self, row: dict[str, Any]) -> None:
-        """Count one finished call, from the usage row it left."""
-        series = self._series_for(row["surface"], row["platform"], row["model"])
-        status = row["status_code"]
-        requests = series.requests.get(status)
-        if requests is None:
-            requests = series.requests[status] = self.requests.labels(*series.labels, str(status))
-        requests.inc()
-        series.duration.observe(row["latency_ms"] / 1000)
-        if row["stream"] and row["ttft_ms"] is not None:
-            series.ttft.observe(row["ttft_ms"] / 1000)
-        for child, (_, name) in zip(series.tokens, TOKEN_FIELDS, strict=True):
-            n = row[name]
-            if n:
-                child.inc(n)
-        cost = row.get("cost_usd") or 0.0
-        if cost > 0:
-            series.cost.inc(cost)
-        if status >= 400 or row.get("attempt_log"):
-            for key in upstream_failures(row):
-                child = self._upstream.get(key)
-                if child is None:
-                    child = self._upstream[key] = self.upstream_errors.labels(*key)
-                child.inc()
+        """Count one finished call, from the usage row it left: queued, and counted in batches."""
+        self._pending.append(row)
+        if len(self._pending) >= DRAIN_AT:
+            self.drain()
+
+    def drain(self) -> None:
+        """Count the queued calls: one increment per series and status for the batch, not per call.
+
+        The prometheus client takes a lock per increment, and with several workers writes an
+        mmapped file and asks the kernel for its pid each time; a call would make seven of them.
+        """
+        rows, self._pending = self._pending, []
+        if not rows:
+            return
+        sums: dict[Any, float] = {}  # counter child -> what to add
+        for row in rows:
+            series = self._series_for(row["surface"], row["platform"], row["model"])
+            status = row["status_code"]
+            requests = series.requests.get(status)
+            if requests is None:
+                requests = series.requests[status] = self.requests.labels(*series.labels, str(status))
+            sums[requests] = sums.get(requests, 0) + 1
+            series.duration.observe(row["latency_ms"] / 1000)
+            if row["stream"] and row["ttft_ms"] is not None:
+                series.ttft.observe(row["ttft_ms"] / 1000)
+            for child, (_, name) in zip(series.tokens, TOKEN_FIELDS, strict=True):
+                n = row[name]
+                if n:
+                    sums[child] = sums.get(child, 0) + n
+            cost = row.get("cost_usd") or 0.0
+            if cost > 0:
+                sums[series.cost] = sums.get(series.cost, 0.0) + cost
+            if status >= 400 or row.get("attempt_log"):
+                for key in upstream_failures(row):
+                    child = self._upstream.get(key)
+                    if child is None:
+                        child = self._upstream[key] = self.upstream_errors.labels(*key)
+                    sums[child] = sums.get(child, 0) + 1
+        for child, amount in sums.items():
+            child.inc(amount)
+
+    async def flush(self) -> None:
+        self.drain()
+
+    async def start(self) -> None:
+        self.start_writing()
 
     def render(self) -> bytes:
         """The text exposition format (version 0.0.4), served at GET /metrics."""
+        self.drain()  # this worker's calls are counted up to now; other workers' within `interval`
         return generate_latest(self.exposed)
 
     def _label_model(self, model: str) -> str:
