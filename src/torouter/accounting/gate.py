@@ -7,6 +7,7 @@ counted. Everything else goes through one backend call to admit and one to settl
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -79,37 +80,46 @@ def _rfc3339(at: float) -> str:
 
 
 def meter_headers(style: str, meter: Meter | None, now: float) -> list[tuple[bytes, bytes]]:
-    """The vendor's own rate-limit headers: x-ratelimit-* (OpenAI) or anthropic-ratelimit-*."""
+    """The vendor's own rate-limit headers: x-ratelimit-* (OpenAI) or anthropic-ratelimit-*.
+
+    Every call of a limited key sends them, so they are written as bytes directly.
+    """
     if meter is None or style == "gemini":
         return []
-    out: list[tuple[str, str]] = []
+    out: list[tuple[bytes, bytes]] = []
     if style == "anthropic":
         if meter.requests_limit:
             out += [
-                ("anthropic-ratelimit-requests-limit", str(meter.requests_limit)),
-                ("anthropic-ratelimit-requests-remaining", str(meter.requests_remaining)),
-                ("anthropic-ratelimit-requests-reset", _rfc3339(now + meter.requests_reset)),
+                (b"anthropic-ratelimit-requests-limit", b"%d" % meter.requests_limit),
+                (b"anthropic-ratelimit-requests-remaining", b"%d" % meter.requests_remaining),
+                (b"anthropic-ratelimit-requests-reset", _rfc3339_bytes(int(now + meter.requests_reset))),
             ]
         if meter.tokens_limit:
             out += [
-                ("anthropic-ratelimit-tokens-limit", str(meter.tokens_limit)),
-                ("anthropic-ratelimit-tokens-remaining", str(meter.tokens_remaining)),
-                ("anthropic-ratelimit-tokens-reset", _rfc3339(now + meter.tokens_reset)),
+                (b"anthropic-ratelimit-tokens-limit", b"%d" % meter.tokens_limit),
+                (b"anthropic-ratelimit-tokens-remaining", b"%d" % meter.tokens_remaining),
+                (b"anthropic-ratelimit-tokens-reset", _rfc3339_bytes(int(now + meter.tokens_reset))),
             ]
     else:
         if meter.requests_limit:
             out += [
-                ("x-ratelimit-limit-requests", str(meter.requests_limit)),
-                ("x-ratelimit-remaining-requests", str(meter.requests_remaining)),
-                ("x-ratelimit-reset-requests", _go_duration(meter.requests_reset)),
+                (b"x-ratelimit-limit-requests", b"%d" % meter.requests_limit),
+                (b"x-ratelimit-remaining-requests", b"%d" % meter.requests_remaining),
+                (b"x-ratelimit-reset-requests", _go_duration(meter.requests_reset).encode()),
             ]
         if meter.tokens_limit:
             out += [
-                ("x-ratelimit-limit-tokens", str(meter.tokens_limit)),
-                ("x-ratelimit-remaining-tokens", str(meter.tokens_remaining)),
-                ("x-ratelimit-reset-tokens", _go_duration(meter.tokens_reset)),
+                (b"x-ratelimit-limit-tokens", b"%d" % meter.tokens_limit),
+                (b"x-ratelimit-remaining-tokens", b"%d" % meter.tokens_remaining),
+                (b"x-ratelimit-reset-tokens", _go_duration(meter.tokens_reset).encode()),
             ]
-    return [(k.encode(), v.encode()) for k, v in out]
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _rfc3339_bytes(second: int) -> bytes:
+    """Reset times fall on a few distinct seconds at a time: formatted once each."""
+    return _rfc3339(second).encode()
 
 
 def _owner(rule: Rule) -> str:
