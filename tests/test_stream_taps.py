@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from tests.emulator_harness import find_specs_dir
 from torouter.protocols import anthropic_messages, openai_chat
-from torouter.protocols.sse import SSE_FIELDS, EventSplitter, event_data, first_malformed, first_misshapen
+from torouter.protocols.sse import (
+    SSE_FIELDS,
+    EventSplitter,
+    event_data,
+    first_malformed,
+    first_misshapen,
+    split_events,
+)
 
 SPECS = find_specs_dir()
 OPENAI_USAGE = (SPECS / "openai/examples/sdk-sse/chat_text_stream_with_usage.sse").read_bytes()
@@ -203,3 +210,22 @@ def test_misshapen_pre_filter_keeps_the_loops_answer_on_random_blocks() -> None:
     # Both outcomes in bulk, or the comparison proves little.
     found = sum(a >= 0 for a in answers)
     assert 0.1 * len(blocks) < found < 0.9 * len(blocks)
+
+
+def events_by_search(block: bytes) -> list[bytes]:
+    """split_events as it was before its LF shortcut: the reference."""
+    out, start = [], 0
+    while True:
+        lf, crlf = block.find(b"\n\n", start), block.find(b"\r\n\r\n", start)
+        if lf < 0 and crlf < 0:
+            return out
+        end = min(e for e in (lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1) if e >= 0)
+        out.append(block[start:end])
+        start = end
+
+
+def test_split_events_cuts_where_the_search_for_each_blank_line_does() -> None:
+    rng = random.Random(11)
+    pieces = (b"data: {}", b"event: x", b"\n", b"\n\n", b"\n\n\n", b"\r\n", b"\r\n\r\n", b"x", b": c")
+    blocks = [b"".join(rng.choices(pieces, k=rng.randrange(0, 12))) for _ in range(20_000)]
+    assert [list(split_events(b)) for b in blocks] == [events_by_search(b) for b in blocks]

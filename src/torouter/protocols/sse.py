@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -21,7 +21,7 @@ class EventSplitter:
     def __init__(self) -> None:
         self._buf = b""
 
-    def feed(self, chunk: bytes) -> Iterator[bytes]:
+    def feed(self, chunk: bytes) -> Iterable[bytes]:
         return split_events(self.take(chunk))
 
     def take(self, chunk: bytes) -> bytes:
@@ -45,8 +45,17 @@ class EventSplitter:
         return rest
 
 
-def split_events(block: bytes) -> Iterator[bytes]:
+def split_events(block: bytes) -> Iterable[bytes]:
     """Each event of a block of whole events, separator included."""
+    if b"\r" not in block:
+        # LF framing, as every vendor sends: one C-level split, not a search per event.
+        events = block.split(b"\n\n")
+        events.pop()  # what follows the last blank line: no whole event
+        return [event + b"\n\n" for event in events]
+    return _split_mixed(block)
+
+
+def _split_mixed(block: bytes) -> Iterator[bytes]:
     start = 0
     while True:
         lf = block.find(b"\n\n", start)
