@@ -652,3 +652,27 @@ def test_calls_that_share_index_zero_but_not_their_id_stay_apart() -> None:
         {"id": "call_a", "name": "f", "args": {"a": 1}},
         {"id": "call_b", "name": "g", "args": {"b": 2}},
     ]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "odd\x00text\x00model"])
+def test_text_chunks_serialised_around_the_text_match_whole_chunks(model: str) -> None:
+    """The encoder serialises a text chunk's frame once per stream; each chunk must still be the
+    chunk serialised whole, and parse as the SDK's type with the text it carries."""
+    texts = [
+        "",
+        " word",
+        'a "quote" and \\ backslash',
+        "ünïcödé 🔥",
+        "\x00text\x00",
+        "line\nbreak\t",
+        "x" * 500,
+    ]
+    fast, whole = StreamEncoder(model, True), StreamEncoder(model, True)
+    start = hub.MessageStart("msg_01", model, hub.Usage(3, 0))
+    assert fast.encode(start) == whole.encode(start)
+    for text in texts:
+        delta = hub.BlockDelta(0, "text", text)
+        chunk = fast.encode(delta)
+        assert chunk == whole._chunk({"content": text})
+        parsed = ChatCompletionChunk.model_validate_json(chunk.removeprefix(b"data: "))
+        assert parsed.choices[0].delta.content == text and parsed.model == model

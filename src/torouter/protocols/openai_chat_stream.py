@@ -307,9 +307,15 @@ class StreamEncoder:
         self._tools: dict[int, int] = {}  # block index -> tool_calls index
         self._usage: hub.Usage | None = None
         self._usage_sent = False
+        self._text_frame: tuple[bytes, bytes] | None = None  # a text chunk's bytes around its text
 
     def encode(self, event: hub.Event) -> bytes:
         if isinstance(event, hub.BlockDelta):  # the hot path first
+            if event.kind == "text" and self._id and self._created:
+                # Most chunks of a stream differ only in their text: the rest is serialised once.
+                frame = self._text_frame or self._frame_text()
+                if frame is not None:
+                    return frame[0] + orjson.dumps(event.value) + frame[1]
             return self._block_delta(event)
         if isinstance(event, hub.MessageStart):
             self._id = self._id or _chunk_id(event.id)
@@ -357,6 +363,15 @@ class StreamEncoder:
         if n is None:
             return b""
         return self._chunk({"tool_calls": [{"index": n, "function": {"arguments": event.value}}]})
+
+    def _frame_text(self) -> tuple[bytes, bytes] | None:
+        marker = orjson.dumps("\x00text\x00")
+        whole = self._chunk({"content": "\x00text\x00"})
+        if whole.count(marker) != 1:  # an id or model holding the marker itself: no shortcut
+            return None
+        before, _, after = whole.partition(marker)
+        self._text_frame = (before, after)
+        return self._text_frame
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
