@@ -591,3 +591,23 @@ def test_kept_block_details_never_land_on_a_block_the_gateway_replaced() -> None
     out = encode_request(req)
     assert out["messages"][1]["content"] == [{"type": "text", "text": "rewritten"}]
     assert out["temperature"] == 0.5
+
+
+def test_text_delta_frames_match_frames_serialised_whole() -> None:
+    """Text deltas are written around a constant prefix; each must equal the frame serialised whole."""
+    from torouter.protocols.anthropic_stream import _frame
+
+    texts = [" word", 'a "quote" and \\ backslash', "ünïcödé 🔥", "line\nbreak\t", "x" * 500]
+    encoder = StreamEncoder("claude-sonnet-4-5")
+    encoder.encode(hub.MessageStart("msg_01", "claude-sonnet-4-5", hub.Usage(3, 0)))
+    for index in (0, 1):
+        encoder.encode(hub.BlockStart(index, hub.Text("")))
+        for n, text in enumerate(texts):
+            delta = {"type": "text_delta", "text": text}
+            frame = _frame({"type": "content_block_delta", "index": index, "delta": delta})
+            sent = encoder.encode(hub.BlockDelta(index, "text", text))
+            if n == 0:  # the block's first text announces it (content_block_start) in the same write
+                assert sent.startswith(b"event: content_block_start") and sent.endswith(frame)
+            else:
+                assert sent == frame
+        encoder.encode(hub.BlockStop(index))

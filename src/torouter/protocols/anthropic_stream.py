@@ -245,6 +245,13 @@ _HANDLERS = {
 # ---------------------------------------------------------------- encoder
 
 
+# _frame's bytes for a text delta, up to its text.
+_TEXT_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+    b'"delta":{"type":"text_delta","text":'
+)
+
+
 def _frame(payload: dict[str, Any]) -> bytes:
     return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
@@ -361,6 +368,9 @@ class StreamEncoder:
             self._announce(event.index, {"type": "text", "text": ""}, out)
         if event.index != self._open or (event.kind == "text" and not event.value):
             return  # a delta for a closed or unknown block cannot be placed any more
+        if event.kind == "text":  # most of a stream: only the index and the text vary
+            out.append(_TEXT_DELTA % self._index[event.index] + orjson.dumps(event.value) + b"}}\n\n")
+            return
         name, field = _DELTA_TYPES[event.kind]
         delta = {"type": name, field: event.value}
         out.append(_frame({"type": "content_block_delta", "index": self._index[event.index], "delta": delta}))
