@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from tests.emulator_harness import find_specs_dir
 from torouter.protocols import anthropic_messages, openai_chat
 from torouter.protocols.sse import (
+    DONE,
     SSE_FIELDS,
     EventSplitter,
+    block_json,
     event_data,
     first_malformed,
     first_misshapen,
@@ -229,3 +231,28 @@ def test_split_events_cuts_where_the_search_for_each_blank_line_does() -> None:
     pieces = (b"data: {}", b"event: x", b"\n", b"\n\n", b"\n\n\n", b"\r\n", b"\r\n\r\n", b"x", b": c")
     blocks = [b"".join(rng.choices(pieces, k=rng.randrange(0, 12))) for _ in range(20_000)]
     assert [list(split_events(b)) for b in blocks] == [events_by_search(b) for b in blocks]
+
+
+def test_block_json_reads_each_event_as_the_event_by_event_reading_does() -> None:
+    """When block_json answers, it must hold what reading each event's data and parsing it gives."""
+    rng = random.Random(5)
+    datas = (b'{"type":"x","n":1}', b"[1,2]", b"[DONE]", b"1,2", b'{"a":', b"", b'"s"', b"{}  ", b" {}")
+    heads = (b"", b"", b"event: content_block_delta\n", b": ping\n", b"id: 3\n")
+    answered = 0
+    for _ in range(20_000):
+        events = [
+            rng.choice(heads) + b"data:" + rng.choice((b" ", b"")) + rng.choice(datas) + b"\n\n"
+            for _ in range(rng.randrange(0, 6))
+        ]
+        block = b"".join(events)
+        got = block_json(block)
+        if got is None:
+            continue
+        answered += 1
+        expected = []
+        for event in events:
+            data = event_data(event)
+            assert data is not None
+            expected.append(DONE if data.strip() == b"[DONE]" else orjson.loads(data))
+        assert got == expected, block
+    assert answered > 2_000

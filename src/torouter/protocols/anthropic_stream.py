@@ -17,7 +17,7 @@ import orjson
 from torouter import hub
 from torouter.errors import GatewayError
 from torouter.protocols.anthropic_messages import stream_error_event, usage_from
-from torouter.protocols.sse import EventSplitter, event_data, event_name, split_events
+from torouter.protocols.sse import EventSplitter, block_json, event_data, event_name, split_events
 
 STOP_REASONS = frozenset({"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"})
 # Anthropic error `type` -> errors.KINDS key
@@ -110,11 +110,21 @@ class StreamDecoder:
         if self._done:
             return out
         block = self._splitter.take(chunk)
-        if block:
-            for event in split_events(block):
-                self._event(event, out)
+        if not block:
+            return out
+        payloads = block_json(block)
+        if payloads is not None and all(
+            isinstance(p, dict) and isinstance(p.get("type"), str) and p["type"] for p in payloads
+        ):
+            for payload in payloads:  # the usual block: parsed in one go
+                self._payload(payload, payload["type"], out)
                 if self._done:
                     break
+            return out
+        for event in split_events(block):
+            self._event(event, out)
+            if self._done:
+                break
         return out
 
     def finish(self) -> list[hub.Event]:
@@ -143,7 +153,9 @@ class StreamDecoder:
                 hub.StreamError("api_error", "The upstream sent a malformed event.", "upstream_malformed")
             )
             return
-        kind = payload.get("type") or (event_name(raw) or b"").decode()
+        self._payload(payload, payload.get("type") or (event_name(raw) or b"").decode(), out)
+
+    def _payload(self, payload: dict[str, Any], kind: str, out: list[hub.Event]) -> None:
         handler = _HANDLERS.get(kind)
         if handler is not None:  # unknown event types are ignored, as Anthropic asks
             handler(self, payload, out)

@@ -36,7 +36,7 @@ from torouter.protocols.openai_chat_codec import (
     completion_id,
     usage_body,
 )
-from torouter.protocols.sse import EventSplitter, event_data
+from torouter.protocols.sse import DONE, EventSplitter, block_json, event_data, split_events
 
 _ERROR_KINDS = {
     "invalid_request_error": "invalid_request",
@@ -82,8 +82,21 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         events: list[hub.Event] = []
-        for raw in self._splitter.feed(chunk):
-            self._event(raw, events)
+        block = self._splitter.take(chunk)
+        if not block:
+            return events
+        payloads = block_json(block)
+        if payloads is None:  # comments, multi-line data, something malformed: event by event
+            for raw in split_events(block):
+                self._event(raw, events)
+            return events
+        for payload in payloads:  # the usual block, parsed in one go
+            if self._ended:
+                break
+            if payload is DONE:
+                self._done(events)
+            else:
+                self._payload(payload, events)
         return events
 
     def finish(self) -> list[hub.Event]:
@@ -116,17 +129,23 @@ class StreamDecoder:
             return
         data = data.strip()
         if data == b"[DONE]":
-            self._ended = True
-            if not self._finished:  # [DONE] with no finish_reason: the stream still ended well
-                self._finished, self._stop = True, "tool_use" if self._calls else "end_turn"
-                self._close(events)
-            self._message_delta(events)
-            events.append(hub.MessageStop())
+            self._done(events)
             return
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             chunk = None
+        self._payload(chunk, events)
+
+    def _done(self, events: list[hub.Event]) -> None:
+        self._ended = True
+        if not self._finished:  # [DONE] with no finish_reason: the stream still ended well
+            self._finished, self._stop = True, "tool_use" if self._calls else "end_turn"
+            self._close(events)
+        self._message_delta(events)
+        events.append(hub.MessageStop())
+
+    def _payload(self, chunk: Any, events: list[hub.Event]) -> None:
         if not isinstance(chunk, dict):
             self._ended = True
             events.append(

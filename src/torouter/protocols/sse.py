@@ -90,6 +90,35 @@ def events_with(block: bytes, marker: bytes) -> list[tuple[int, int]]:
     return spans
 
 
+# A block made only of events with one data line each (an `event:` line first or not), as
+# every vendor sends them; their data lines.
+_PLAIN_BLOCK = re.compile(rb"(?:(?:event:[^\n]*\n)?data:[^\n]*\n\n)+")
+_DATA_LINE = re.compile(rb"^data: ?([^\n]*)$", re.M)
+DONE = object()  # block_json's stand-in for a `data: [DONE]` event
+
+
+def block_json(block: bytes) -> list[Any] | None:
+    """The data of every event of a block of whole events, parsed in one go: one regex pass and
+    one JSON parse instead of a split, a line scan and a parse per event. `[DONE]` comes back
+    as DONE. None unless every event is one data line holding JSON: then read event by event.
+    """
+    if b"\r" in block or _PLAIN_BLOCK.fullmatch(block) is None:
+        return None
+    datas = _DATA_LINE.findall(block)
+    done = datas[-1].strip() == b"[DONE]"
+    if done:
+        datas.pop()
+    try:
+        values = orjson.loads(b"[" + b",".join(datas) + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(values) != len(datas):  # a data line that held two values ("1,2"): not one event each
+        return None
+    if done:
+        values.append(DONE)
+    return values
+
+
 def event_data(event: bytes) -> bytes | None:
     """The joined `data:` payload of one event, or None if it has none."""
     parts: list[bytes] = []
