@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import random
 from datetime import UTC, datetime
 
 import pytest
 
-from torouter.accounting.limits import MemoryLimits, Rule, Window, period_end, period_start
+from torouter.accounting.limits import WINDOW, MemoryLimits, Rule, Window, period_end, period_start
 
 
 def ts(text: str) -> float:
@@ -101,3 +102,67 @@ def test_the_key_and_group_rules_take_a_call_together_or_not_at_all() -> None:
         assert limits.requests["key:1"].used(51) == (1, 50)
 
     asyncio.run(story())
+
+
+class _SummedWindow:
+    """The Window that added up all 60 buckets on every call: what the running total must equal."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * WINDOW
+        self.stamps = [-WINDOW] * WINDOW
+
+    def used(self, sec: int) -> tuple[int, int]:
+        total, oldest = 0, sec
+        for count, stamp in zip(self.counts, self.stamps, strict=True):
+            if count and sec - stamp < WINDOW:
+                total += count
+                oldest = min(oldest, stamp)
+        return total, oldest
+
+    def add(self, sec: int, n: int) -> None:
+        i = sec % WINDOW
+        if self.stamps[i] != sec:
+            self.stamps[i], self.counts[i] = sec, 0
+        self.counts[i] += n
+
+    def take_back(self, sec: int, n: int) -> None:
+        i = sec % WINDOW
+        if self.stamps[i] == sec:
+            self.counts[i] = max(0, self.counts[i] - n)
+
+
+def test_a_windows_running_total_matches_summing_every_bucket() -> None:
+    rng = random.Random(20240611)
+    ref, w = _SummedWindow(), Window()
+    # Asked rarely, so that add and take_back run far from its last used().
+    lazy_ref, lazy = _SummedWindow(), Window()
+    sec = 1_700_000_000
+    for step in range(20_000):
+        roll = rng.random()
+        if roll < 0.03:
+            sec += rng.randint(61, 200)  # idle for over a minute
+        elif roll < 0.06:
+            sec -= rng.randint(1, 70)  # the wall clock stepped back
+        else:
+            sec += rng.choice((0, 0, 0, 1, 1, 2, 3))
+        op = rng.random()
+        if op < 0.55:
+            n = rng.choice((0, 1, 1, 1, rng.randint(2, 5000)))
+            for window in (ref, w, lazy_ref, lazy):
+                window.add(sec, n)
+        elif op < 0.85:
+            at, n = sec - rng.randint(0, 90), rng.randint(0, 5000)  # sometimes a bucket reused since
+            for window in (ref, w, lazy_ref, lazy):
+                window.take_back(at, n)
+        else:
+            ask = sec + rng.randint(-70, 70)
+            assert w.used(ask) == ref.used(ask), (step, ask)
+            if op > 0.97:
+                assert lazy.used(ask) == lazy_ref.used(ask), (step, ask)
+        assert w.used(sec) == ref.used(sec), (step, sec)
+    # Counts that cancel out still count: the oldest is that of the first non-zero bucket.
+    ref, w = _SummedWindow(), Window()
+    for window in (ref, w):
+        window.add(100, 3)
+        window.add(101, -3)
+    assert w.used(101) == ref.used(101) == (0, 100)

@@ -152,32 +152,63 @@ def meter_of(rules: tuple[Rule, ...], views: list[tuple[int, int, int, int]], no
 class Window:
     """A sum over the last 60 seconds, in one-second buckets."""
 
-    __slots__ = ("counts", "stamps")
+    # `total` is the sum of the buckets stamped after `at - WINDOW`, kept up to date by add and
+    # take_back, so that used() (on every admission) only drops the seconds that left the window.
+    __slots__ = ("at", "counts", "negative", "stamps", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * WINDOW
         self.stamps = [-WINDOW] * WINDOW
+        self.total = 0
+        self.at = 0
+        self.negative = False  # once a count may be below zero, a zero total no longer means empty
 
     def used(self, sec: int) -> tuple[int, int]:
         """(the sum, the oldest second still counted)."""
-        total, oldest = 0, sec
-        for count, stamp in zip(self.counts, self.stamps, strict=True):
-            if count and sec - stamp < WINDOW:
-                total += count
-                oldest = min(oldest, stamp)
-        return total, oldest
+        counts, stamps, total = self.counts, self.stamps, self.total
+        step = sec - self.at
+        if step:
+            if 0 < step < WINDOW:
+                for t in range(self.at - WINDOW + 1, sec - WINDOW + 1):
+                    i = t % WINDOW
+                    if stamps[i] == t:
+                        total -= counts[i]
+            else:  # idle for a minute or more, or the clock stepped back: count afresh
+                start = sec - WINDOW
+                total = sum(c for c, s in zip(counts, stamps, strict=True) if s > start)
+            self.total, self.at = total, sec
+        if not total and not self.negative:
+            return 0, sec  # an idle key: skip the scan
+        # A live bucket's stamp is congruent to its index, so checking second by second from the
+        # window's start finds the oldest; under load the very first one is live.
+        for t in range(sec - WINDOW + 1, sec):
+            i = t % WINDOW
+            if counts[i] and stamps[i] == t:
+                return total, t
+        return total, sec
 
     def add(self, sec: int, n: int) -> None:
         i = sec % WINDOW
+        start = self.at - WINDOW
         if self.stamps[i] != sec:
+            if self.stamps[i] > start:
+                self.total -= self.counts[i]
             self.stamps[i], self.counts[i] = sec, 0
         self.counts[i] += n
+        if sec > start:
+            self.total += n
+        if n < 0:
+            self.negative = True
 
     def take_back(self, sec: int, n: int) -> None:
         """Remove what was added at `sec`, if that bucket still counts."""
         i = sec % WINDOW
         if self.stamps[i] == sec:
-            self.counts[i] = max(0, self.counts[i] - n)
+            count = self.counts[i]
+            left = max(0, count - n)
+            self.counts[i] = left
+            if sec > self.at - WINDOW:
+                self.total += left - count
 
 
 @dataclass(slots=True)
