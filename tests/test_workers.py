@@ -7,10 +7,11 @@ are the ones that would break if a worker kept to itself what the others need.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,4 +231,9 @@ def test_worker_count_resolution() -> None:
     assert worker_count(parse_settings({}, "x")) == cpu_cores()
     assert worker_count(parse_settings({"workers": 3}, "x")) == 3
     assert worker_count(parse_settings({"workers": 3}, "x"), 1) == 1
-    assert os.cpu_count()
+    assert worker_count(parse_settings({"workers": 0}, "x")) == cpu_cores()
+    # The cores this process may run on, not the machine's: pinned to one core, one worker.
+    pinned = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+    pinned += "from torouter.server import cpu_cores; print(cpu_cores())"
+    done = subprocess.run([sys.executable, "-c", pinned], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "1"
