@@ -199,7 +199,7 @@ def draw_charts(data_path: Path, out_dir: Path, md_dir: Path) -> list[tuple[str,
 
 
 def run_meta(
-    args: argparse.Namespace, targets: list[Target], load: tuple[float, ...], results: Results
+    args: argparse.Namespace, targets: list[Target], load: tuple[float, ...], results: Results, revision: str
 ) -> dict[str, Any]:
     """The facts of the run the report states: machine, load, versions, method, command."""
     loads = [cell.load for cell in results.cells.values() if cell.result]
@@ -208,7 +208,7 @@ def run_meta(
     kinds = {t.kind: t for t in targets}
     versions = []
     if "torouter" in kinds:
-        versions.append(f"- ToRouter {kinds['torouter'].version()}, revision {git_revision()}")
+        versions.append(f"- ToRouter {kinds['torouter'].version()}, revision {revision}")
     if "litellm" in kinds:
         versions.append(
             f"- LiteLLM proxy {kinds['litellm'].version()} (`litellm[proxy]`, own venv bench/.venvs/litellm)"
@@ -279,6 +279,7 @@ def load_json(args: argparse.Namespace) -> tuple[list[Target], Results, dict[str
 
 def measure(args: argparse.Namespace) -> tuple[list[Target], Results, dict[str, Any]]:
     load = os.getloadavg()
+    revision = git_revision()  # what the servers start from, whatever is committed meanwhile
     check_tools()
     with tempfile.TemporaryDirectory(prefix="torouter-compare-") as tmp, static_upstream():
         procs = Processes(Path(tmp))
@@ -299,7 +300,7 @@ def measure(args: argparse.Namespace) -> tuple[list[Target], Results, dict[str, 
             logs = REPO / "bench" / "results" / "compare-logs"
             shutil.rmtree(logs, ignore_errors=True)
             shutil.copytree(tmp, logs, ignore=shutil.ignore_patterns("*.db*", "*.lua"))
-    meta = run_meta(args, targets, load, results)
+    meta = run_meta(args, targets, load, results, revision)
     save_json(results_json(args.out), args, targets, results, meta)
     return targets, results, meta
 
