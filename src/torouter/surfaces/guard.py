@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from torouter.catalog import Account
@@ -23,7 +24,7 @@ class EventGuard:
     def __init__(self, account: Account) -> None:
         self._splitter = EventSplitter()
         self._account = account
-        self._needles = [n.encode() for n in (account.credential, urlsplit(account.base_url).hostname) if n]
+        self._needles = secrets_of(account.credential, account.base_url)
         self.broken = False
 
     def take(self, chunk: bytes) -> bytes:
@@ -57,3 +58,9 @@ class EventGuard:
             scrub(e.decode("utf-8", "replace"), self._account).encode() if b"error" in e else e
             for e in events
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def secrets_of(credential: str, base_url: str) -> tuple[bytes, ...]:
+    """What an error event must not show: the credential and the upstream's host (parsed once)."""
+    return tuple(n.encode() for n in (credential, urlsplit(base_url).hostname) if n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -132,10 +133,8 @@ async def send(
             break
         final = i == len(tried) - 1
         url, headers, body = build(account)
-        first_byte, idle = account.first_byte_timeout, account.idle_timeout
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=account.connect_timeout, sock_read=max(first_byte, idle)
-        )
+        first_byte = account.first_byte_timeout
+        timeout = client_timeout(account.connect_timeout, max(first_byte, account.idle_timeout))
         sent_at = time.perf_counter()
         resp: aiohttp.ClientResponse | None = None
         try:
@@ -196,6 +195,12 @@ async def send(
     if last is not None:
         return last
     raise NoUpstreamAnswered(*failure, attempts=attempts)
+
+
+@functools.lru_cache(maxsize=256)
+def client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for an account: a frozen value, built once per distinct setting."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 async def _send_within_caps(
