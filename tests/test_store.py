@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.services import temporary_postgres_database
 from torouter.accounting.usage import Usage, UsageWriter, usage_row
@@ -44,6 +45,35 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         with temporary_postgres_database() as url:
             yield url
+
+
+def plain_row(request_id: str, model: str = "m", usage: Usage | None = None, status: int = 200) -> dict:
+    return usage_row(
+        request_id=request_id,
+        created_at=time.time(),
+        key_id=1,
+        key_name="k",
+        group_name="g",
+        account_name="a",
+        surface="openai",
+        platform="openai",
+        endpoint="chat.completions",
+        model=model,
+        upstream_model=model,
+        stream=False,
+        status_code=status,
+        usage=usage,
+        latency_ms=1.0,
+        ttft_ms=None,
+        attempts=1,
+    )
+
+
+async def fresh_store(database_url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    engine = make_engine(database_url)
+    sessions = sessionmaker(engine)
+    await prepare_store(engine, sessions, parse_settings(CONFIG, "test.yaml"))
+    return engine, sessions
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -117,33 +147,11 @@ def test_keys_are_stored_as_hashes_and_revocation_reaches_the_catalog(database_u
 
 def test_usage_writer_batches_and_flushes_on_stop(database_url: str) -> None:
     async def main() -> None:
-        engine = make_engine(database_url)
-        sessions = sessionmaker(engine)
-        await prepare_store(engine, sessions, parse_settings(CONFIG, "test.yaml"))
+        engine, sessions = await fresh_store(database_url)
         writer = UsageWriter(sessions, interval=3600)  # never ticks: only stop() can flush
         await writer.start()
         for i in range(250):
-            writer.submit(
-                usage_row(
-                    request_id=f"r{i}",
-                    created_at=time.time(),
-                    key_id=1,
-                    key_name="k",
-                    group_name="g",
-                    account_name="a",
-                    surface="openai",
-                    platform="openai",
-                    endpoint="chat.completions",
-                    model="m",
-                    upstream_model="m",
-                    stream=False,
-                    status_code=200,
-                    usage=Usage(input_tokens=10, output_tokens=i, cached_tokens=2),
-                    latency_ms=1.0,
-                    ttft_ms=None,
-                    attempts=1,
-                )
-            )
+            writer.submit(plain_row(f"r{i}", usage=Usage(input_tokens=10, output_tokens=i, cached_tokens=2)))
         async with sessions() as s:
             assert (await s.execute(select(func.count()).select_from(UsageRecord))).scalar_one() == 0
         await writer.stop()
@@ -159,9 +167,7 @@ def test_usage_batch_keeps_every_column_exactly(database_url: str) -> None:
     """The batch crosses the driver as one JSON text: each value must come back as it went in."""
 
     async def main() -> None:
-        engine = make_engine(database_url)
-        sessions = sessionmaker(engine)
-        await prepare_store(engine, sessions, parse_settings(CONFIG, "test.yaml"))
+        engine, sessions = await fresh_store(database_url)
         writer = UsageWriter(sessions, interval=3600)
         await writer.start()
         base = {
@@ -218,33 +224,11 @@ def test_an_over_long_model_name_does_not_hold_up_the_usage_queue(database_url: 
     """A client picks the model name: one too long for its column must not fail the whole batch."""
 
     async def main() -> None:
-        engine = make_engine(database_url)
-        sessions = sessionmaker(engine)
-        await prepare_store(engine, sessions, parse_settings(CONFIG, "test.yaml"))
+        engine, sessions = await fresh_store(database_url)
         writer = UsageWriter(sessions, interval=3600)
         await writer.start()
         for i, model in enumerate(["m" * 5000, "gpt-4o"]):
-            writer.submit(
-                usage_row(
-                    request_id=f"r{i}" * 40,
-                    created_at=time.time(),
-                    key_id=1,
-                    key_name="k",
-                    group_name="g",
-                    account_name="a",
-                    surface="openai",
-                    platform="openai",
-                    endpoint="chat.completions",
-                    model=model,
-                    upstream_model=model,
-                    stream=False,
-                    status_code=404,
-                    usage=None,
-                    latency_ms=1.0,
-                    ttft_ms=None,
-                    attempts=1,
-                )
-            )
+            writer.submit(plain_row(f"r{i}" * 40, model=model, status=404))
         await writer.stop()
         assert writer.pending == 0
         async with sessions() as s:
