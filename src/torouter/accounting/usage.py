@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import operator
 from typing import Any
@@ -25,6 +26,7 @@ _INSERT = insert(_TABLE)
 COLUMNS = tuple(c.name for c in _TABLE.columns if c.name not in ("id", "extra"))
 
 
+@functools.cache
 def batch_insert(dialect: Dialect) -> TextClause | None:
     """PostgreSQL: one INSERT that takes a whole batch as a single JSON parameter.
 
@@ -77,7 +79,6 @@ class UsageWriter(BackgroundWriter):
         self._batch = batch
         self._rows: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
-        self._statement: TextClause | bool | None = False  # False: not built yet
         self.written = 0
 
     def submit(self, row: dict[str, Any]) -> None:
@@ -119,9 +120,7 @@ class UsageWriter(BackgroundWriter):
             connection = await session.connection()
             await connection.exec_driver_sql(_SQLITE_INSERT, sqlite_values(rows))
             return
-        statement = self._statement
-        if statement is False:
-            statement = self._statement = batch_insert(dialect)
+        statement = batch_insert(dialect)
         if statement is not None:
             try:
                 payload = orjson.dumps(rows).decode()
