@@ -154,7 +154,7 @@ class Window:
 
     # `total` is the sum of the buckets stamped after `at - WINDOW`, kept up to date by add and
     # take_back, so that used() (on every admission) only drops the seconds that left the window.
-    __slots__ = ("at", "counts", "negative", "stamps", "total")
+    __slots__ = ("at", "counts", "low", "negative", "stamps", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * WINDOW
@@ -162,6 +162,8 @@ class Window:
         self.total = 0
         self.at = 0
         self.negative = False  # once a count may be below zero, a zero total no longer means empty
+        # No bucket stamped before `low` holds a count: the search for the oldest starts there.
+        self.low = 0
 
     def used(self, sec: int) -> tuple[int, int]:
         """(the sum, the oldest second still counted)."""
@@ -176,19 +178,24 @@ class Window:
             else:  # idle for a minute or more, or the clock stepped back: count afresh
                 start = sec - WINDOW
                 total = sum(c for c, s in zip(counts, stamps, strict=True) if s > start)
+                if step < 0:
+                    self.low = -WINDOW  # buckets from before `low` may count again
             self.total, self.at = total, sec
         if not total and not self.negative:
             return 0, sec  # an idle key: skip the scan
         # A live bucket's stamp is congruent to its index, so checking second by second from the
-        # window's start finds the oldest; under load the very first one is live.
-        for t in range(sec - WINDOW + 1, sec):
+        # window's start (or from `low`, when later) finds the oldest.
+        for t in range(max(sec - WINDOW + 1, self.low), sec):
             i = t % WINDOW
             if counts[i] and stamps[i] == t:
+                self.low = t
                 return total, t
         return total, sec
 
     def add(self, sec: int, n: int) -> None:
         i = sec % WINDOW
+        if sec < self.low:
+            self.low = sec
         start = self.at - WINDOW
         if self.stamps[i] != sec:
             if self.stamps[i] > start:
@@ -209,6 +216,13 @@ class Window:
             self.counts[i] = left
             if sec > self.at - WINDOW:
                 self.total += left - count
+
+
+def window_of(windows: dict[str, Window], scope: str) -> Window:
+    window = windows.get(scope)
+    if window is None:  # not setdefault(scope, Window()): that builds a window on every call
+        window = windows[scope] = Window()
+    return window
 
 
 @dataclass(slots=True)
@@ -242,13 +256,13 @@ class MemoryLimits:
                         return Verdict(refusal=Refusal("concurrency", rule, rule.concurrency, len(leases)))
             rq_used = rq_old = tk_used = tk_old = 0
             if rule.rpm:
-                rq_used, rq_old = self.requests.setdefault(scope, Window()).used(sec)
+                rq_used, rq_old = window_of(self.requests, scope).used(sec)
                 if rq_used >= rule.rpm:
                     return Verdict(
                         refusal=Refusal("requests", rule, rule.rpm, rq_used, rq_old + WINDOW - sec)
                     )
             if rule.tpm:
-                tk_used, tk_old = self.tokens.setdefault(scope, Window()).used(sec)
+                tk_used, tk_old = window_of(self.tokens, scope).used(sec)
                 if tk_used + tokens > rule.tpm:
                     wait = tk_old + WINDOW - sec if tk_used else WINDOW
                     return Verdict(refusal=Refusal("tokens", rule, rule.tpm, tk_used, wait))
@@ -289,7 +303,7 @@ class MemoryLimits:
             if rule.concurrency:
                 self.inflight.get(scope, {}).pop(held.lease, None)
             if rule.tpm:
-                window = self.tokens.setdefault(scope, Window())
+                window = window_of(self.tokens, scope)
                 window.take_back(held.admitted, held.tokens)
                 if tokens:
                     window.add(sec, tokens)
