@@ -9,6 +9,18 @@ FieldTypes = dict[str, tuple[tuple[type, ...], str]]
 
 def mistyped(body: dict[str, Any], table: FieldTypes) -> tuple[str, str, Any] | None:
     """The first field whose value has the wrong JSON type: (name, what it should be, value)."""
+    # A body names a few of the table's fields: look at those, and walk the table in its own
+    # order (which decides what is reported first) only when one is wrong.
+    for name, value in body.items():
+        spec = table.get(name)
+        if (
+            spec is not None
+            and value is not None
+            and (not isinstance(value, spec[0]) or (isinstance(value, bool) and bool not in spec[0]))
+        ):
+            break
+    else:
+        return None
     for name, (types, what) in table.items():
         value = body.get(name)
         # bool is an int in Python, but not in JSON: true is no valid max_tokens.
