@@ -611,3 +611,24 @@ def test_text_delta_frames_match_frames_serialised_whole() -> None:
             else:
                 assert sent == frame
         encoder.encode(hub.BlockStop(index))
+
+
+def test_a_block_decodes_as_its_events_one_by_one_even_past_an_error() -> None:
+    """Nothing after an error event or message_stop is decoded, however the events are grouped."""
+
+    def frame(kind: str, payload: dict) -> bytes:
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
+
+    stream = [
+        frame("message_start", {"message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 3}}}),
+        frame("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+        frame("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        frame("content_block_start", {"index": 1, "content_block": {"type": "text", "text": ""}}),
+        frame("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": " after"}}),
+        frame("message_stop", {}),
+    ]
+    one_by_one = StreamDecoder()
+    expected = [e for event in stream for e in one_by_one.feed(event)]
+    assert StreamDecoder().feed(b"".join(stream)) == expected
+    assert not any(isinstance(e, hub.BlockDelta) and e.value == " after" for e in expected)

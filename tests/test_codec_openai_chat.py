@@ -676,3 +676,22 @@ def test_text_chunks_serialised_around_the_text_match_whole_chunks(model: str) -
         assert chunk == whole._chunk({"content": text})
         parsed = ChatCompletionChunk.model_validate_json(chunk.removeprefix(b"data: "))
         assert parsed.choices[0].delta.content == text and parsed.model == model
+
+
+def test_a_block_decodes_as_its_chunks_one_by_one_even_past_an_error() -> None:
+    """Nothing after an error chunk or [DONE] is decoded, however the chunks are grouped."""
+
+    def chunk(delta: dict) -> bytes:
+        body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        return b"data: " + orjson.dumps({**body, "choices": [{"index": 0, "delta": delta}]}) + b"\n\n"
+
+    stream = [
+        chunk({"role": "assistant", "content": "Hi"}),
+        b'data: {"error": {"message": "Overloaded", "type": "server_error"}}\n\n',
+        chunk({"content": " after"}),
+        b"data: [DONE]\n\n",
+    ]
+    one_by_one = StreamDecoder()
+    expected = [e for event in stream for e in one_by_one.feed(event)]
+    assert StreamDecoder().feed(b"".join(stream)) == expected
+    assert not any(isinstance(e, hub.BlockDelta) and e.value == " after" for e in expected)
