@@ -13,19 +13,19 @@ def mistyped(body: dict[str, Any], table: FieldTypes) -> tuple[str, str, Any] | 
     # order (which decides what is reported first) only when one is wrong.
     for name, value in body.items():
         spec = table.get(name)
-        if (
-            spec is not None
-            and value is not None
-            and (not isinstance(value, spec[0]) or (isinstance(value, bool) and bool not in spec[0]))
-        ):
+        if spec is not None and wrong_type(value, spec[0]):
             break
     else:
         return None
     for name, (types, what) in table.items():
         value = body.get(name)
-        # bool is an int in Python, but not in JSON: true is no valid max_tokens.
-        if value is not None and (
-            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        ):
+        if wrong_type(value, types):
             return name, what, value
     return None
+
+
+def wrong_type(value: Any, types: tuple[type, ...]) -> bool:
+    # bool is an int in Python, but not in JSON: true is no valid max_tokens.
+    return value is not None and (
+        not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+    )
