@@ -17,6 +17,8 @@ from torouter.protocols.sse import (
     EventSplitter,
     block_json,
     event_data,
+    event_span,
+    events_with,
     first_malformed,
     first_misshapen,
     split_events,
@@ -231,6 +233,45 @@ def test_split_events_cuts_where_the_search_for_each_blank_line_does() -> None:
     pieces = (b"data: {}", b"event: x", b"\n", b"\n\n", b"\n\n\n", b"\r\n", b"\r\n\r\n", b"x", b": c")
     blocks = [b"".join(rng.choices(pieces, k=rng.randrange(0, 12))) for _ in range(20_000)]
     assert [list(split_events(b)) for b in blocks] == [events_by_search(b) for b in blocks]
+
+
+def end_by_search(buf: bytes) -> int:
+    """Where EventSplitter.take cut before it searched for CRLF only when a CR is there: the reference."""
+    lf, crlf = buf.rfind(b"\n\n"), buf.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def span_by_search(block: bytes, pos: int) -> tuple[int, int]:
+    """event_span as it was before it skipped CRLF searches in a block without a CR: the reference."""
+    lf, crlf = block.rfind(b"\n\n", 0, pos), block.rfind(b"\r\n\r\n", 0, pos)
+    start = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    lf, crlf = block.find(b"\n\n", pos), block.find(b"\r\n\r\n", pos)
+    ends = [e for e in (lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1) if e >= 0]
+    return start, min(ends) if ends else len(block)
+
+
+def test_splitter_and_event_spans_cut_where_searching_for_both_separators_does() -> None:
+    rng = random.Random(17)
+    pieces = (b"data: {}", b"event: x", b"\n", b"\n\n", b"\r\n", b"\r\n\r\n", b"\r", b"x", b"m")
+    for _ in range(20_000):
+        buf = b"".join(rng.choices(pieces, k=rng.randrange(0, 12)))
+        splitter = EventSplitter()
+        block = splitter.take(buf)
+        assert len(block) == end_by_search(buf), buf
+        assert block + splitter.flush() == buf
+        for pos in range(len(buf)):
+            assert event_span(buf, pos, b"\r" in buf) == span_by_search(buf, pos), (buf, pos)
+        spans = events_with(buf, b"m")
+        assert spans == [span_by_search(buf, p) for p in _marker_starts(buf)], buf
+
+
+def _marker_starts(buf: bytes) -> list[int]:
+    """The positions events_with searches from: each marker after the previous span's end."""
+    out, pos = [], buf.find(b"m")
+    while pos >= 0:
+        out.append(pos)
+        pos = buf.find(b"m", span_by_search(buf, pos)[1])
+    return out
 
 
 def test_block_json_reads_each_event_as_the_event_by_event_reading_does() -> None:

@@ -136,7 +136,7 @@ class StreamTap:
             # Only message_start, message_delta and errors carry what the tap needs: find them by search.
             for a, b in sorted(set(events_with(block, b'"usage"') + events_with(block, b"event: error"))):
                 self._inspect(block[a:b])
-            if b"message_stop" in block:
+            if block.rfind(b"message_stop") >= 0:  # from the end, where it is
                 self.done = True
         return chunk  # pass-through: the client gets the upstream's bytes exactly
 

@@ -188,14 +188,10 @@ class StreamTap:
     def feed(self, chunk: bytes) -> bytes:
         block = self._splitter.take(chunk)
         if block:
-            if b"[DONE]" in block:
+            if block.rfind(b"[DONE]") >= 0:  # from the end, where it is: not a scan of the block
                 self.done = True
             # Find the few events worth parsing by search; most blocks hold only content deltas.
-            spans = (
-                events_with(block, b'"usage":{')
-                + events_with(block, b'"usage": {')
-                + events_with(block, b'"error"')
-            )
+            spans = events_with(block, b'"usage":', (b"{", b" {")) + events_with(block, b'"error"')
             if spans:
                 drop = [(a, b) for a, b in sorted(set(spans)) if not self._inspect(block[a:b])]
                 if drop and self._hide_usage_chunk:

@@ -27,12 +27,15 @@ class EventSplitter:
     def take(self, chunk: bytes) -> bytes:
         """All the events this chunk completes, as one block; the unfinished tail waits for more.
 
-        Two C-level searches per chunk: the hot path only splits a block when it must look inside.
+        A few C-level searches per chunk: the hot path only splits a block when it must look inside.
         """
         buf = self._buf + chunk if self._buf else chunk
         lf = buf.rfind(b"\n\n")
-        crlf = buf.rfind(b"\r\n\r\n")
-        end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+        end = lf + 2 if lf >= 0 else 0
+        if b"\r" in buf:  # one memchr spares a CRLF search that scans the whole block
+            crlf = buf.rfind(b"\r\n\r\n")
+            if crlf >= 0 and crlf + 4 > end:
+                end = crlf + 4
         if end == len(buf):
             self._buf = b""
             return buf
@@ -68,23 +71,35 @@ def _split_mixed(block: bytes) -> Iterator[bytes]:
         start = end
 
 
-def event_span(block: bytes, pos: int) -> tuple[int, int]:
-    """Start and end of the event in a block of whole events that holds the byte at `pos`."""
+def event_span(block: bytes, pos: int, crlf: bool = True) -> tuple[int, int]:
+    """Start and end of the event in a block of whole events that holds the byte at `pos`.
+
+    `crlf=False` says the block holds no CR, so CRLF separators are not searched for.
+    """
     lf = block.rfind(b"\n\n", 0, pos)
-    crlf = block.rfind(b"\r\n\r\n", 0, pos)
-    start = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    start = lf + 2 if lf >= 0 else 0
     lf = block.find(b"\n\n", pos)
-    crlf = block.find(b"\r\n\r\n", pos)
-    ends = [e for e in (lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1) if e >= 0]
-    return start, min(ends) if ends else len(block)
+    end = lf + 2 if lf >= 0 else -1
+    if crlf:
+        cr = block.rfind(b"\r\n\r\n", 0, pos)
+        start = max(start, cr + 4 if cr >= 0 else 0)
+        cr = block.find(b"\r\n\r\n", pos)
+        if cr >= 0 and (end < 0 or cr + 4 <= end):
+            end = cr + 4
+    return start, end if end >= 0 else len(block)
 
 
-def events_with(block: bytes, marker: bytes) -> list[tuple[int, int]]:
-    """Spans of the events that contain `marker`: found by search, without splitting the block."""
+def events_with(block: bytes, marker: bytes, followed_by: tuple[bytes, ...] = ()) -> list[tuple[int, int]]:
+    """Spans of the events that contain `marker` (followed by one of `followed_by`, if given):
+    found by one search, without splitting the block."""
     spans: list[tuple[int, int]] = []
     pos = block.find(marker)
+    crlf = pos >= 0 and b"\r" in block
     while pos >= 0:
-        span = event_span(block, pos)
+        if followed_by and not block.startswith(followed_by, pos + len(marker)):
+            pos = block.find(marker, pos + 1)
+            continue
+        span = event_span(block, pos, crlf)
         spans.append(span)
         pos = block.find(marker, span[1])
     return spans

@@ -299,7 +299,8 @@ async def read_head(resp: aiohttp.ClientResponse, expect: Expect) -> tuple[bytes
             raise Unreadable("not a JSON array")
         return head, None
     # The first whole event is parsed (once per call); the relay's guard checks the rest by shape.
-    lf, crlf = head.find(b"\n\n"), head.find(b"\r\n\r\n")
+    lf = head.find(b"\n\n")
+    crlf = head.find(b"\r\n\r\n") if b"\r" in head else -1  # a whole-body scan when absent
     end = min((e for e in (lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0) if e), default=0)
     if end:
         bad = first_malformed(head[:end]) >= 0
