@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.services import temporary_postgres_database
-from torouter.accounting.usage import Usage, UsageWriter, usage_row
+from torouter.accounting.usage import Usage, UsageWriter, sqlite_statements, usage_row
 from torouter.catalog import Catalog
 from torouter.config import parse_settings
 from torouter.gateway import prepare_store
@@ -150,17 +150,31 @@ def test_usage_writer_batches_and_flushes_on_stop(database_url: str) -> None:
         engine, sessions = await fresh_store(database_url)
         writer = UsageWriter(sessions, interval=3600)  # never ticks: only stop() can flush
         await writer.start()
-        for i in range(250):
+        n = 1300  # two batches; on SQLite, INSERTs of 512, 256, … rows and a few of one
+        for i in range(n):
             writer.submit(plain_row(f"r{i}", usage=Usage(input_tokens=10, output_tokens=i, cached_tokens=2)))
         async with sessions() as s:
             assert (await s.execute(select(func.count()).select_from(UsageRecord))).scalar_one() == 0
         await writer.stop()
         async with sessions() as s:
             count, out = (await s.execute(select(func.count(), func.sum(UsageRecord.output_tokens)))).one()
-            assert count == 250 and out == sum(range(250))
+            assert count == n and out == sum(range(n))
+            ids = (await s.execute(select(UsageRecord.request_id).order_by(UsageRecord.id))).scalars().all()
+            assert ids == [f"r{i}" for i in range(n)]  # in the order the calls ended
         await engine.dispose()
 
     run(main())
+
+
+def test_sqlite_statements_cover_every_row_in_order() -> None:
+    for n in [*range(40), 511, 512, 513, 1000, 1023, 1024, 2049]:
+        values = [(i, f"v{i}") for i in range(n)]
+        statements = sqlite_statements(values)
+        flat = [v for _, sets in statements for params in sets for v in params]
+        assert flat == [v for row in values for v in row], n
+        for statement, sets in statements:  # each parameter set fills its statement's rows
+            assert all(len(params) == 2 * statement.count("(?") for params in sets)
+        assert len({statement for statement, _ in statements}) == len(statements) <= 10
 
 
 def test_usage_batch_keeps_every_column_exactly(database_url: str) -> None:
