@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.services import temporary_postgres_database
+from torouter.accounting.gate import Gate
+from torouter.accounting.limits import MemoryLimits
 from torouter.accounting.usage import Usage, UsageWriter, sqlite_statements, usage_row
-from torouter.catalog import Catalog
+from torouter.catalog import Catalog, GroupEntry, KeyEntry
 from torouter.config import parse_settings
+from torouter.errors import GatewayError
 from torouter.gateway import prepare_store
 from torouter.store.db import MIGRATIONS, make_engine, sessionmaker
 from torouter.store.keys import KeyOptions, create_key, find_key, hash_key, revoke_key
@@ -248,6 +251,38 @@ def test_an_over_long_model_name_does_not_hold_up_the_usage_queue(database_url: 
         async with sessions() as s:
             models = (await s.execute(select(UsageRecord.model).order_by(UsageRecord.id))).scalars().all()
         assert [m[:200] for m in models] == ["m" * 200, "gpt-4o"]
+        await engine.dispose()
+
+    run(main())
+
+
+def test_calls_that_find_a_budget_unloaded_share_one_read_of_its_spend(database_url: str) -> None:
+    """After a restart under load, every call in flight finds the spend missing at once."""
+
+    async def main() -> None:
+        engine, sessions = await fresh_store(database_url)
+        writer = UsageWriter(sessions, interval=3600)
+        await writer.start()
+        for i in range(3):
+            writer.submit(dict(plain_row(f"r{i}"), key_id=9, cost_usd=0.25))
+        await writer.stop()
+        sums: list[str] = []
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def note(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            if "sum(" in statement.lower():
+                sums.append(statement)
+
+        group = GroupEntry(1, "g", "openai", {}, {}, 1.0, 0, 0)
+        key = KeyEntry(9, "k", "sk-tr-x", group, "active", None, (), 0, 0, 0, 1.0, 0.0)
+        gate = Gate(MemoryLimits(), sessions)
+        rules = gate.rules_for(key)
+        held = await asyncio.gather(*(gate.admit(rules, 10, 0.01) for _ in range(20)))
+        assert len(sums) == 1 and all(h is not None for h in held)
+        assert await gate.spend(rules[0]) == pytest.approx(0.75)  # what the rows cost, read once
+        with pytest.raises(GatewayError) as refused:  # 0.75 spent + 20 x 0.01 reserved + 0.06 > 1.0
+            await asyncio.gather(*(gate.admit(rules, 10, 0.01) for _ in range(6)))
+        assert refused.value.code == "insufficient_quota" and len(sums) == 1
         await engine.dispose()
 
     run(main())

@@ -169,6 +169,7 @@ class Gate:
         self._rules: dict[int, tuple[KeyEntry, tuple[Rule, ...]]] = {}
         self._names: dict[str, tuple[str, Any]] = {}  # scope -> (usage column, value) for spend sums
         self._pending: set[asyncio.Task[None]] = set()
+        self._loading: dict[tuple[str, int], asyncio.Task[None]] = {}  # spend reads under way
         self._memory = backend if isinstance(backend, MemoryLimits) else None
 
     def rules_for(self, key: KeyEntry) -> tuple[Rule, ...]:
@@ -218,7 +219,22 @@ class Gate:
             log.warning("settling limits failed: %s", type(exc).__name__)
 
     async def _load_spend(self, rule: Rule, now: float) -> None:
+        """Every call that finds a budget's spend missing waits for one read of it: after a
+        restart under load, each call in flight would otherwise sum the same usage rows."""
         start = period_start(rule.period, now)
+        loading = self._loading.get((rule.scope, start))
+        if loading is None:
+            loading = asyncio.create_task(self._read_spend(rule, start))
+            self._loading[rule.scope, start] = loading
+            loading.add_done_callback(functools.partial(self._loaded, (rule.scope, start)))
+        await asyncio.shield(loading)  # a caller that goes away does not cancel the others' read
+
+    def _loaded(self, key: tuple[str, int], task: asyncio.Task[None]) -> None:
+        self._loading.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # its waiters were told; with none left, it must not be logged as lost
+
+    async def _read_spend(self, rule: Rule, start: int) -> None:
         column, value = self._names.get(rule.scope, ("", None))
         spent = 0.0
         if column:
