@@ -13,6 +13,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from tests.emulator_harness import find_specs_dir
 from torouter import hub
 from torouter.errors import GatewayError
+from torouter.protocols import anthropic_stream
 from torouter.protocols.openai_chat_codec import decode_response, encode_response
 from torouter.protocols.openai_chat_request import decode_request, encode_request
 from torouter.protocols.openai_chat_stream import StreamDecoder, StreamEncoder
@@ -453,6 +454,87 @@ def test_a_recorded_stream_decodes_to_well_formed_events(name: str, stop: str, b
     assert seen["usage"].input_tokens == truth["usage"]["prompt_tokens"]
     assert seen["usage"].output_tokens == truth["usage"]["completion_tokens"]
     assert events == _decode(raw, not bytewise)
+
+
+def _widened(raw: bytes) -> bytes:
+    """The same stream with `"refusal": null` added to every delta that holds only content: the
+    decoder's fast path for such deltas must not change what they decode to."""
+    out = []
+    for event in raw.split(b"\n\n"):
+        if event.startswith(b"data: {"):
+            chunk = orjson.loads(event[6:])
+            for choice in chunk.get("choices") or []:
+                if list(choice.get("delta") or {}) == ["content"]:
+                    choice["delta"]["refusal"] = None
+            event = b"data: " + orjson.dumps(chunk)
+        out.append(event)
+    return b"\n\n".join(out)
+
+
+TEXT_RECORDINGS = [n for n, _ in RECORDED if "tool" not in n and "refusal" not in n]  # text deltas
+
+
+@pytest.mark.parametrize("name", TEXT_RECORDINGS)
+def test_text_only_deltas_decode_as_the_general_path_does(name: str) -> None:
+    raw = (SSE / name).read_bytes()
+    widened = _widened(raw)
+    assert widened != raw  # the recording has text-only deltas, so both paths run
+    assert _decode(widened) == _decode(raw)
+    # And the Anthropic encoder's fast path for text deltas writes what its general path does.
+    events = _decode(raw)
+    assert _to_anthropic(events, slow=False) == _to_anthropic(events, slow=True)
+
+
+def test_text_only_delta_edge_cases_decode_and_encode_as_the_general_path_does() -> None:
+    text = [{"content": c} for c in ("", None, 5, "a")]
+    raw = _sse(
+        *(_choice(d) for d in text),
+        _call(0, '{"q"', "call_1", "lookup"),
+        _choice({"content": "held while the call streams"}),
+        _call(0, ":1}"),
+        _choice({"content": "after"}, "tool_calls"),
+        _choice({"content": "after the finish"}),
+    )
+    assert _decode(_widened(raw)) == _decode(raw)
+    events: list[hub.Event] = [
+        hub.MessageStart(id="x", model="m"),
+        hub.BlockDelta(0, "text", "before any block"),
+        hub.BlockStart(0, hub.Text("")),
+        hub.BlockDelta(0, "text", ""),
+        hub.BlockDelta(0, "text", "first"),
+        hub.BlockDelta(0, "text", ""),
+        hub.BlockDelta(0, "text", "second"),
+        hub.BlockDelta(7, "text", "unknown block"),
+        hub.BlockStart(1, hub.Thinking("")),
+        hub.BlockDelta(1, "thinking", "hm"),
+        hub.BlockDelta(0, "text", "to a closed block"),
+        hub.BlockStart(2, hub.Text("seeded")),
+        hub.BlockDelta(2, "text", "more"),
+        hub.BlockStart(2, hub.Text("")),
+        hub.BlockDelta(2, "text", "the same index again"),
+        hub.BlockStop(2),
+        hub.MessageStop(),
+        hub.BlockDelta(2, "text", "after the stop"),
+    ]
+    assert _to_anthropic(events, slow=False) == _to_anthropic(events, slow=True)
+    cut = [*events[:5], hub.StreamError("api_error", "gone"), hub.BlockDelta(0, "text", "after the error")]
+    assert _to_anthropic(cut, slow=False) == _to_anthropic(cut, slow=True)
+
+
+class _SlowDelta(hub.BlockDelta):
+    """A BlockDelta the encoder's exact-type fast path does not take."""
+
+    __slots__ = ()
+
+
+def _to_anthropic(events: list[hub.Event], slow: bool) -> bytes:
+    encoder = anthropic_stream.StreamEncoder("claude-x", "msg_1")
+    out = []
+    for e in events:
+        if slow and isinstance(e, hub.BlockDelta):
+            e = _SlowDelta(e.index, e.kind, e.value)
+        out.append(encoder.encode(e))
+    return b"".join(out)
 
 
 def _sse(*chunks: Any, done: bool = True) -> bytes:

@@ -291,6 +291,15 @@ class StreamEncoder:
         self._delta: hub.MessageDelta | None = None
 
     def encode(self, event: hub.Event) -> bytes:
+        if (
+            type(event) is hub.BlockDelta
+            and event.kind == "text"
+            and event.value
+            and event.index == self._open
+            and self._stage == 1
+            and event.index not in self._pending
+        ):  # most of a stream: more text for the open block
+            return _TEXT_DELTA % self._index[event.index] + orjson.dumps(event.value) + b"}}\n\n"
         if self._stage == 2:
             return b""
         out: list[bytes] = []

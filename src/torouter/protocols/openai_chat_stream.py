@@ -168,25 +168,32 @@ class StreamDecoder:
         for choice in chunk.get("choices") or []:
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._choice(choice, events)
-        usage = usage_from(chunk.get("usage"))
-        if usage is not None:
-            self.usage = usage
-            if self._finished:
-                self._message_delta(events)
+        raw = chunk.get("usage")
+        if raw is not None:  # most chunks have none, or null
+            usage = usage_from(raw)
+            if usage is not None:
+                self.usage = usage
+                if self._finished:
+                    self._message_delta(events)
 
     def _choice(self, choice: dict[str, Any], events: list[hub.Event]) -> None:
         delta = choice.get("delta") or {}
         if self._finished:
             return
-        self._reasoning(delta, events)
-        for key in ("content", "refusal"):
-            text = delta.get(key)
+        if len(delta) == 1 and "content" in delta:  # most of a stream: a piece of text, nothing else
+            text = delta["content"]
             if isinstance(text, str) and text:
-                self._refusal = self._refusal or key == "refusal"
                 self._delta(events, "text", text)
-        for frag in delta.get("tool_calls") or []:
-            if isinstance(frag, dict):
-                self._tool_fragment(frag, events)
+        else:
+            self._reasoning(delta, events)
+            for key in ("content", "refusal"):
+                text = delta.get(key)
+                if isinstance(text, str) and text:
+                    self._refusal = self._refusal or key == "refusal"
+                    self._delta(events, "text", text)
+            for frag in delta.get("tool_calls") or []:
+                if isinstance(frag, dict):
+                    self._tool_fragment(frag, events)
         finish = choice.get("finish_reason")
         if finish:
             self._finished = True
