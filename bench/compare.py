@@ -23,13 +23,12 @@ from typing import Any
 
 from harness import (
     REPO,
-    BenchError,
     Processes,
-    Stopped,
     check_tools,
     command_line,
     cpu_model,
     git_revision,
+    guarded,
     machine_summary,
     now_iso,
     say,
@@ -321,17 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stop_on_sigterm()
     started = time.monotonic()
-    try:
-        targets, results, meta = load_json(args) if args.from_json else measure(args)
-    except BenchError as exc:
-        say(f"error: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        say("interrupted: servers stopped")
-        return 130
-    except Stopped as exc:
-        say(f"stopped by {exc}: servers stopped")
-        return 128 + exc.signum
+    outcome = guarded(lambda: load_json(args) if args.from_json else measure(args))
+    if isinstance(outcome, int):
+        return outcome  # stopped early; guarded() said why
+    targets, results, meta = outcome
     checks = Goals(results, args.scenarios, args.concurrency, args.workers).all()
     charts_dir = args.out.parent / args.out.stem  # docs/benchmarks.md → docs/benchmarks/
     data_path = args.from_json or results_json(args.out)

@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +35,8 @@ JSON_UPSTREAM = "http://127.0.0.1:9901"
 SSE_UPSTREAM = "http://127.0.0.1:9902"
 # nginx lives in /usr/sbin, which is not on every user's PATH.
 TOOL_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
+
+T = TypeVar("T")
 
 
 class BenchError(Exception):
@@ -66,6 +69,25 @@ def stop_on_sigterm() -> None:
         signal.signal(sig, handler)
 
 
+def guarded(work: Callable[[], T]) -> T | int:
+    """Run `work`; if the run has to stop, say why and return the exit code instead.
+
+    The servers are already stopped by then (the finally blocks inside `work`). `work` must not
+    itself return an int: callers tell the two outcomes apart by type.
+    """
+    try:
+        return work()
+    except BenchError as exc:
+        say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        say("interrupted: servers stopped")
+        return 130
+    except Stopped as exc:
+        say(f"stopped by {exc}: servers stopped")
+        return 128 + exc.signum
+
+
 # ---------------------------------------------------------------- processes and ports
 
 
@@ -95,30 +117,33 @@ class Processes:
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
         """Stop one server and the workers it forked (they share its session, hence its group)."""
+        self._signal(proc)
+        self._reap(proc)
+        self.started = [(n, p) for n, p in self.started if p is not proc]
+
+    def stop_all(self) -> None:
+        # Signal every server before waiting on any, so they shut down side by side, not in turn.
+        for _name, proc in reversed(self.started):
+            self._signal(proc)
+        for _name, proc in reversed(self.started):
+            self._reap(proc)
+        self.started.clear()
+
+    @staticmethod
+    def _signal(proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
+
+    @staticmethod
+    def _reap(proc: subprocess.Popen[bytes]) -> None:
+        """Wait for a signalled server; kill its group if it takes more than 15 s."""
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        self.started = [(n, p) for n, p in self.started if p is not proc]
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(self.started):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for _name, proc in reversed(self.started):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.started.clear()
 
 
 def free_port() -> int:
@@ -167,6 +192,24 @@ def wait_ready(
             return
         time.sleep(0.1)
     raise TargetError(f"{what} did not answer within {timeout:.0f} s: {procs.log_tail(name, 5)}")
+
+
+# ---------------------------------------------------------------- ToRouter keys
+
+
+def create_key(
+    argv_prefix: list[str], config: Path, group: str, limits: list[str], env: dict[str, str] | None = None
+) -> str:
+    """`torouter keys create` for one group, with `limits` (e.g. --rpm N) after --name; the new key."""
+    argv = [*argv_prefix, "keys", "create", "--group", group, "--name", "bench", *limits]
+    argv += ["--config", str(config)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise TargetError(
+            f"torouter keys create --group {group} failed: {(done.stderr or done.stdout).strip()}"
+        )
+    return lines[-1].strip()  # the new key is alone on the last line
 
 
 # ---------------------------------------------------------------- the static upstream

@@ -23,15 +23,15 @@ from harness import (
     JSON_UPSTREAM,
     SHARED,
     SSE_UPSTREAM,
-    BenchError,
     Processes,
-    Stopped,
     TargetError,
     WrkResult,
     check_tools,
     command_line,
+    create_key,
     free_port,
     git_revision,
+    guarded,
     http_ok,
     machine_summary,
     markdown_table,
@@ -54,6 +54,7 @@ MAX_ADDED_P99_MS_AT_1 = 1.0
 # The bench key has limits, so the limit code runs, set far above what a run can reach.
 KEY_RPM = 100_000_000
 KEY_BUDGET_USD = 1_000_000_000
+KEY_LIMITS = ["--rpm", str(KEY_RPM), "--budget", str(KEY_BUDGET_USD)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,25 +203,13 @@ class ToRouter:
         )
         for group in dict.fromkeys(s.group for s in self.scenarios):
             try:
-                self.keys[group] = self._create_key(group)
+                self.keys[group] = create_key(torouter_argv(), self.config, group, KEY_LIMITS)
             except TargetError as exc:
                 self.key_errors[group] = str(exc)
         try:
             self._serve()
         except TargetError as exc:
             self.start_error = str(exc)
-
-    def _create_key(self, group: str) -> str:
-        argv = [*torouter_argv(), "keys", "create", "--group", group, "--name", "bench"]
-        argv += ["--rpm", str(KEY_RPM), "--budget", str(KEY_BUDGET_USD)]  # limits on, never binding
-        argv += ["--config", str(self.config)]
-        done = subprocess.run(argv, capture_output=True, text=True)
-        lines = done.stdout.strip().splitlines()
-        if done.returncode != 0 or not lines:
-            raise TargetError(
-                f"torouter keys create --group {group} failed: {(done.stderr or done.stdout).strip()}"
-            )
-        return lines[-1].strip()  # the new key is alone on the last line
 
     def _serve(self) -> None:
         self.port = free_port()
@@ -311,6 +300,19 @@ def measure_cell(
         f"    {r.rps:,.0f} calls/s, p50 {r.p50_ms:.3f} ms, p99 {r.p99_ms:.3f} ms, socket errors {r.socket_errors}"
     )
     return Cell(result=r)
+
+
+def run_targets(args: argparse.Namespace) -> Results:
+    """Start the upstream, the floor and ToRouter, measure them all, and stop what was started."""
+    check_tools()
+    with tempfile.TemporaryDirectory(prefix="torouter-bench-") as tmp, static_upstream():
+        workdir = Path(tmp)
+        procs = Processes(workdir)
+        try:
+            targets: list[Target] = [Floor(procs), ToRouter(procs, workdir, args.scenarios)]
+            return run_all(targets, args.scenarios, args.concurrency, args, workdir)
+        finally:
+            procs.stop_all()
 
 
 def run_all(
@@ -521,25 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"benchmark: {runs} wrk runs of {args.warmup} + {args.duration} s, about {runs * (args.warmup + args.duration)} s"
     )
-    try:
-        check_tools()
-        with tempfile.TemporaryDirectory(prefix="torouter-bench-") as tmp, static_upstream():
-            workdir = Path(tmp)
-            procs = Processes(workdir)
-            try:
-                targets: list[Target] = [Floor(procs), ToRouter(procs, workdir, args.scenarios)]
-                results = run_all(targets, args.scenarios, args.concurrency, args, workdir)
-            finally:
-                procs.stop_all()
-    except BenchError as exc:
-        say(f"error: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        say("interrupted: servers stopped")
-        return 130
-    except Stopped as exc:
-        say(f"stopped by {exc}: servers stopped")
-        return 128 + exc.signum
+    results = guarded(lambda: run_targets(args))
+    if isinstance(results, int):
+        return results  # stopped early; guarded() said why
     report = build_report(args.scenarios, args.concurrency, results)
     print_report(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from harness import SHARED, Processes, TargetError, free_port, http_ok, port_open, wait_ready
+from harness import SHARED, Processes, TargetError, create_key, free_port, http_ok, port_open, wait_ready
 
 from suite.scenarios import ANTHROPIC, MODELS, OPENAI, Scenario
 
@@ -21,6 +21,7 @@ from suite.scenarios import ANTHROPIC, MODELS, OPENAI, Scenario
 KEY_RPM = 100_000_000
 KEY_TPM = 100_000_000_000
 KEY_BUDGET_USD = 1_000_000_000
+KEY_LIMITS = ["--rpm", str(KEY_RPM), "--tpm", str(KEY_TPM), "--budget", str(KEY_BUDGET_USD)]
 # Children talk to 127.0.0.1 only: keep any proxy settings of the shell out of their way.
 LOCAL_ENV = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
@@ -200,24 +201,12 @@ class ToRouter(Target):
         for platform in (OPENAI, ANTHROPIC):
             for stream in (False, True):
                 group = group_name(platform, stream)
-                self.keys[group] = self._create_key(group)
+                self.keys[group] = create_key(torouter_argv(), self.config, group, KEY_LIMITS, self.env())
         self._serve()
 
     def route(self, scenario: Scenario) -> Endpoint:
         key = self.keys[group_name(scenario.upstream, scenario.stream)]
         return Endpoint(f"http://127.0.0.1:{self.port}{scenario.path}", key, MODELS[scenario.upstream])
-
-    def _create_key(self, group: str) -> str:
-        argv = [*torouter_argv(), "keys", "create", "--group", group, "--name", "bench"]
-        argv += ["--rpm", str(KEY_RPM), "--tpm", str(KEY_TPM), "--budget", str(KEY_BUDGET_USD)]
-        argv += ["--config", str(self.config)]
-        done = subprocess.run(argv, capture_output=True, text=True, env=self.env())
-        lines = done.stdout.strip().splitlines()
-        if done.returncode != 0 or not lines:
-            raise TargetError(
-                f"torouter keys create --group {group} failed: {(done.stderr or done.stdout).strip()}"
-            )
-        return lines[-1].strip()  # the new key is alone on the last line
 
     def _serve(self) -> None:
         self.port = free_port()
