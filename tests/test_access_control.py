@@ -35,7 +35,7 @@ def start(
 
 
 def address() -> str:
-    """A client address of its own per test: uvicorn trusts X-Forwarded-For from loopback."""
+    """A client address of its own per test: the gateway trusts X-Forwarded-For from loopback."""
     return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
 
 
@@ -112,6 +112,19 @@ def test_wrong_admin_tokens_are_throttled_too(throttled: tuple) -> None:
     assert r.status_code == 429 and "retry-after" in r.headers, r.text
     r = httpx.get(url, headers={"authorization": f"Bearer {ADMIN_TOKEN}", "x-forwarded-for": address()})
     assert r.status_code == 200, r.text
+
+
+def test_forwarded_for_counts_only_from_a_trusted_proxy(emulator: EmulatorServer, tmp_path: Path) -> None:
+    """Behind forwarded_allow_ips that does not name this test's loopback peer, X-Forwarded-For
+    is the caller's own claim: a guesser that varies it is still one address."""
+    gw, keys = start(
+        emulator, tmp_path, auth_failure_limit=LIMIT, auth_failure_window=30, forwarded_allow_ips="192.0.2.7"
+    )
+    with gw:
+        for i in range(LIMIT):
+            assert openai_chat(gw, f"sk-tr-guess-{i}", address()).status_code == 401
+        r = openai_chat(gw, keys["openai"], address())
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_auth_failures", r.text
 
 
 @pytest.mark.redis

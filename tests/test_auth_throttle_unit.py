@@ -25,7 +25,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 def scope(address: str) -> dict:
-    return {"client": (address, 40000)}
+    return {"type": "http", "client": (address, 40000), "headers": []}
 
 
 def test_expired_windows_are_swept_when_the_table_is_full(clock: Clock) -> None:

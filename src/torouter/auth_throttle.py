@@ -18,30 +18,32 @@ import time
 
 from redis.asyncio import Redis
 
+from torouter.client_address import ClientAddress
 from torouter.errors import GatewayError
 
 log = logging.getLogger("torouter.auth")
 _MAX_TRACKED = 50_000  # addresses kept in memory before old windows are swept
 
 
-def client_address(scope: dict) -> str:
-    """The peer address; uvicorn puts a trusted proxy's X-Forwarded-For here (see forwarded_allow_ips)."""
-    client = scope.get("client")
-    return client[0] if client else "unknown"
-
-
 class AuthThrottle:
-    def __init__(self, limit: int, window: float, redis: Redis | None = None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        redis: Redis | None = None,
+        address: ClientAddress | None = None,
+    ) -> None:
         self.limit = limit
         self.window = window
         self.redis = redis
+        self.address = address or ClientAddress()
         self.blocked: dict[str, float] = {}  # address -> monotonic time the block ends
         self._failures: dict[str, list[float]] = {}  # address -> [window start, count]
         self._pending: set[asyncio.Task[None]] = set()
 
     def check(self, scope: dict) -> None:
         """Raise the 429 for a blocked address. Callers test `self.blocked` first: empty is the norm."""
-        address = client_address(scope)
+        address = self.address(scope)
         until = self.blocked.get(address)
         if until is None:
             return
@@ -64,7 +66,7 @@ class AuthThrottle:
         """Count one failed authentication from the caller's address."""
         if self.limit <= 0:
             return
-        address = client_address(scope)
+        address = self.address(scope)
         now = time.monotonic()
         entry = self._failures.get(address)
         if entry is None or now - entry[0] >= self.window:

@@ -15,6 +15,7 @@ from torouter.accounting.usage import UsageWriter
 from torouter.auth_throttle import AuthThrottle
 from torouter.captures import Captures
 from torouter.catalog import Catalog
+from torouter.client_address import ClientAddress
 from torouter.config import Settings
 from torouter.metrics import Metrics
 from torouter.routing.affinity import Affinity
@@ -53,7 +54,10 @@ class Gateway:
             self.catalog.listen(self.redis)
         self.gate = Gate(backend, self.sessions)
         self.auth_throttle = AuthThrottle(
-            settings.auth_failure_limit, settings.auth_failure_window, self.redis
+            settings.auth_failure_limit,
+            settings.auth_failure_window,
+            self.redis,
+            ClientAddress(settings.forwarded_allow_ips),
         )
         self.captures = Captures(self.sessions, shared=store_ready or settings.redis_url is not None)
 

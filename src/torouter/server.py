@@ -49,7 +49,8 @@ def run(settings: Settings, workers: int = 1) -> None:
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,  # it would print ?key= query strings
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        # X-Forwarded-For is read only where the address is used: see client_address.py.
+        "proxy_headers": False,
         "log_level": settings.log_level,
         "lifespan": "on",
         "timeout_graceful_shutdown": settings.shutdown_grace,
