@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,6 +80,35 @@ def test_openai_tap_hides_only_the_usage_chunk_when_asked(points: list[int]) -> 
     assert len(usage_events) == 1
     assert out == b"".join(e for e in events if e not in usage_events)
     assert tap.usage is not None and tap.usage.output_tokens > 0
+
+
+def spaced(stream: bytes) -> bytes:
+    """The recording as servers that write JSON with spaces send it (`"usage": {`), with
+    `"usage": null` on every chunk before the last, as some OpenAI-compatible servers do."""
+    out = []
+    for event in split_events(stream):
+        data = event_data(event) or b""
+        if data.startswith(b"{"):
+            chunk = orjson.loads(data)
+            chunk.setdefault("usage", None)
+            event = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+        out.append(event)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("hide", [False, True])
+def test_openai_tap_reads_usage_written_with_spaces_and_skips_null_usage(hide: bool) -> None:
+    stream = spaced(OPENAI_USAGE)
+    assert b'"usage": {' in stream and b'"usage": null' in stream
+    tap = openai_chat.StreamTap(hide_usage_chunk=hide)
+    out = tap.feed(stream) + tap.flush()
+    events = list(split_events(stream))
+    kept = [e for e in events if not (hide and b'"choices": []' in e)]
+    assert len(kept) == len(events) - hide  # only the usage-only chunk is hidden
+    assert out == b"".join(kept)
+    plain = openai_chat.StreamTap(hide_usage_chunk=False)
+    plain.feed(OPENAI_USAGE)
+    assert tap.usage == plain.usage and tap.usage is not None and tap.done
 
 
 @settings(max_examples=200, deadline=None)
