@@ -4,6 +4,7 @@ client yet, and no credential or upstream address ever shows in what the client 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -14,6 +15,7 @@ from typing import Any
 
 import anthropic
 import openai
+import orjson
 import pytest
 from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from google import genai
@@ -23,6 +25,7 @@ from google.genai import types as genai_types
 from tests.conftest import World, seed_keys
 from tests.emulator_harness import EmulatorServer
 from tests.gateway_harness import GatewayServer, free_port
+from torouter.upstreams.client import UpstreamClient
 
 
 @dataclass(frozen=True)
@@ -514,3 +517,24 @@ def test_a_decompressed_body_is_relayed_without_its_content_encoding(faults: Wor
         )
         assert r.status_code == 200 and "content-encoding" not in r.headers
         assert "Hello" in r.text and ("[DONE]" in r.text) == stream
+
+
+def test_a_cookie_an_upstream_sets_never_rides_on_a_later_call(emulator: EmulatorServer) -> None:
+    # One pooled session serves every caller: a jar would hand one caller's cookie to the next.
+    # By name, not by address: aiohttp's jar keeps no cookie that an IP address sets.
+    url = f"http://localhost:{emulator.port}/v1/chat/completions"
+    body = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    emulator.script({"headers": {"set-cookie": "__cf_bm=from-upstream; Path=/; HttpOnly"}})
+
+    async def two_calls() -> None:
+        client = UpstreamClient()
+        try:
+            for _ in range(2):
+                async with client.session.post(url, data=body, headers={"authorization": "Bearer sk-x"}) as r:
+                    assert r.status == 200, await r.text()
+        finally:
+            await client.close()
+
+    asyncio.run(two_calls())
+    first, second = emulator.requests()[-2:]
+    assert "cookie" not in first["headers"] and "cookie" not in second["headers"], second["headers"]

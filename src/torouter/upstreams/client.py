@@ -22,7 +22,9 @@ class UpstreamClient:
             )
             # auto_decompress stays on so a gzip upstream reaches the client as plain bytes.
             # No skip_auto_headers: it sends aiohttp down a slow header path on every request.
-            self._session = aiohttp.ClientSession(connector=connector)
+            # No cookie jar: one session serves every caller, so a cookie an upstream sets for
+            # one call must not ride along on another caller's (and filtering costs every call).
+            self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     async def close(self) -> None:
