@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.emulator_harness import find_specs_dir
+from torouter.catalog import Account
 from torouter.protocols import anthropic_messages, openai_chat
 from torouter.protocols.sse import (
     DONE,
@@ -24,7 +25,9 @@ from torouter.protocols.sse import (
     first_malformed,
     first_misshapen,
     split_events,
+    well_formed,
 )
+from torouter.surfaces.guard import EventGuard
 
 SPECS = find_specs_dir()
 OPENAI_USAGE = (SPECS / "openai/examples/sdk-sse/chat_text_stream_with_usage.sse").read_bytes()
@@ -328,3 +331,87 @@ def test_block_json_reads_each_event_as_the_event_by_event_reading_does() -> Non
             expected.append(DONE if data.strip() == b"[DONE]" else orjson.loads(data))
         assert got == expected, block
     assert answered > 2_000
+
+
+def data_by_lines(event: bytes) -> bytes | None:
+    """event_data as it read every event before its fast path for one-line events."""
+    parts = [line[5:][1:] if line[5:].startswith(b" ") else line[5:] for line in event.splitlines()]
+    kept = [p for line, p in zip(event.splitlines(), parts, strict=True) if line.startswith(b"data:")]
+    return b"\n".join(kept) if kept else None
+
+
+def test_one_line_events_read_as_the_line_by_line_reading_does() -> None:
+    rng = random.Random(20261206)
+    heads = (b"data:", b"data: ", b"data:  ", b"event: x\ndata: ", b": c\ndata:", b"id: 1\n", b"")
+    tails = (
+        b"",
+        b"\n",
+        b"\n\n",
+        b"\n\n\n",
+        b"\r\n\r\n",
+        b"\n\r\n",
+        b"\ndata: 2\n\n",
+        b"\nid: 3\n\n",
+        b"\n: x\n\n",
+    )
+    events = [EDGES[0], b"data:", b"data: \n\n", b"data:\n", b"\n\n"]
+    for _ in range(20_000):
+        body = rng.choice([*EVENT_BODIES, b"[DONE]", b"", b" ", b"x\ry"])
+        events.append(rng.choice(heads) + body + rng.choice(TRAILS) + rng.choice(tails))
+    for event in events:
+        assert event_data(event) == data_by_lines(event), event
+        for strict in (True, False):
+            assert well_formed(event, strict) == well_formed_by_lines(event, strict), (event, strict)
+    # The fast path's shape in bulk, or the comparison proves little.
+    assert sum(e.startswith(b"data:") and e.count(b"\n") <= 2 and b"\r" not in e for e in events) > 2_000
+
+
+def well_formed_by_lines(event: bytes, strict: bool) -> bool:
+    parts: list[bytes] = []
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            value = line[5:]
+            parts.append(value[1:] if value.startswith(b" ") else value)
+        elif line and not line.startswith(SSE_FIELDS):
+            return False
+    if not parts:
+        return True
+    data = b"\n".join(parts).strip()
+    if data == b"[DONE]":
+        return True
+    if not strict:
+        return data[:1] in (b"{", b"[") and data[-1:] in (b"}", b"]")
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+OPENAI_ERROR = b'data: {"error":{"message":"Upstream overloaded","type":"server_error","code":null}}\n\n'
+ANTHROPIC_ERROR = (
+    b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts, st.integers(min_value=0, max_value=40))
+def test_a_tap_told_no_error_is_there_reads_the_same_as_one_that_searches(points: list[int], at: int) -> None:
+    account = Account(1, "a", "openai", "http://up.example", "sk-secret", 1, 0, "active", (), {}, 0, 1, 1, 1)
+    for stream, error, new_tap in (
+        (OPENAI_USAGE, OPENAI_ERROR, lambda: openai_chat.StreamTap(hide_usage_chunk=True)),
+        (ANTHROPIC_TOOL, ANTHROPIC_ERROR, anthropic_messages.StreamTap),
+    ):
+        events = list(EventSplitter().feed(stream))
+        for data in (stream, b"".join([*events[: at % len(events)], error, *events[at % len(events) :]])):
+            guard, told, searching = EventGuard(account), new_tap(), new_tap()
+            out_told, out_searching = [], []
+            for chunk in cut(data, points):
+                block = guard.take(chunk)
+                if block:
+                    assert guard.errors == (b"error" in block)
+                    out_told.append(told.feed(block, guard.errors))
+                    out_searching.append(searching.feed(block))
+            assert out_told == out_searching and b"".join(out_told)
+            assert (told.usage, told.error, told.done) == (searching.usage, searching.error, searching.done)
+            assert (told.error is not None) == (error in data)

@@ -130,11 +130,14 @@ class StreamTap:
         self.done = False
         self.error: bytes | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, errors: bool = True) -> bytes:
         block = self._splitter.take(chunk)
         if block:
             # Only message_start, message_delta and errors carry what the tap needs: find them by search.
-            for a, b in sorted(set(events_with(block, b'"usage"') + events_with(block, b"event: error"))):
+            spans = events_with(block, b'"usage"')
+            if errors:
+                spans += events_with(block, b"event: error")
+            for a, b in sorted(set(spans)):
                 self._inspect(block[a:b])
             if block.rfind(b"message_stop") >= 0:  # from the end, where it is
                 self.done = True

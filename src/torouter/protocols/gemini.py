@@ -372,11 +372,11 @@ class SSETap(_Tap):
         super().__init__()
         self._splitter = EventSplitter()
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, errors: bool = True) -> bytes:
         block = self._splitter.take(chunk)
         if block:
             self._read(block)
-            for a, b in events_with(block, b'"error"'):
+            for a, b in events_with(block, b'"error"') if errors else ():
                 data = event_data(block[a:b])
                 if data is not None:
                     self._check_error(data)
@@ -410,7 +410,7 @@ class ArrayTap(_Tap):
         self.opened = False  # the array's `[` was forwarded
         self.broken = False
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, errors: bool = True) -> bytes:
         if self.broken:
             return b""
         held = self._held + chunk if self._held else chunk

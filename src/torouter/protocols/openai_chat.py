@@ -185,13 +185,15 @@ class StreamTap:
         self.done = False
         self.error: bytes | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, errors: bool = True) -> bytes:
         block = self._splitter.take(chunk)
         if block:
             if block.rfind(b"[DONE]") >= 0:  # from the end, where it is: not a scan of the block
                 self.done = True
             # Find the few events worth parsing by search; most blocks hold only content deltas.
-            spans = events_with(block, b'"usage":', (b"{", b" {")) + events_with(block, b'"error"')
+            spans = events_with(block, b'"usage":', (b"{", b" {"))
+            if errors:
+                spans += events_with(block, b'"error"')
             if spans:
                 drop = [(a, b) for a, b in sorted(set(spans)) if not self._inspect(block[a:b])]
                 if drop and self._hide_usage_chunk:

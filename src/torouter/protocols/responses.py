@@ -163,7 +163,7 @@ class StreamTap:
         self.done = False
         self.error: bytes | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, errors: bool = True) -> bytes:
         block = self._splitter.take(chunk)
         if block:
             spans = [s for m in _TAP_MARKERS for s in events_with(block, m)]

@@ -134,8 +134,26 @@ def block_json(block: bytes) -> list[Any] | None:
     return values
 
 
+def _lone_data(event: bytes) -> bytes | None:
+    """The data of an event that is one `data:` line and its blank line, as vendors send nearly
+    all of them; None for any other shape (the line-by-line reading takes those)."""
+    if not event.startswith(b"data:") or b"\r" in event:
+        return None
+    nl = event.find(b"\n")
+    if nl < 0:
+        value = event[5:]
+    elif event.count(b"\n", nl) == len(event) - nl:  # nothing but newlines after the line
+        value = event[5:nl]
+    else:
+        return None
+    return value[1:] if value.startswith(b" ") else value
+
+
 def event_data(event: bytes) -> bytes | None:
     """The joined `data:` payload of one event, or None if it has none."""
+    lone = _lone_data(event)
+    if lone is not None:
+        return lone
     parts: list[bytes] = []
     for line in event.splitlines():
         if line.startswith(b"data:"):
@@ -167,16 +185,19 @@ def well_formed(event: bytes, strict: bool = True) -> bool:
     closed) instead of parsed: relayed events are then not parsed twice, and what breaks a
     stream mid-way (a cut-off object, a proxy's page) is still caught.
     """
-    parts: list[bytes] = []
-    for line in event.splitlines():
-        if line.startswith(b"data:"):
-            value = line[5:]
-            parts.append(value[1:] if value.startswith(b" ") else value)
-        elif line and not line.startswith(SSE_FIELDS):
-            return False
-    if not parts:
-        return True
-    data = b"\n".join(parts).strip()
+    data = _lone_data(event)
+    if data is None:
+        parts: list[bytes] = []
+        for line in event.splitlines():
+            if line.startswith(b"data:"):
+                value = line[5:]
+                parts.append(value[1:] if value.startswith(b" ") else value)
+            elif line and not line.startswith(SSE_FIELDS):
+                return False
+        if not parts:
+            return True
+        data = b"\n".join(parts)
+    data = data.strip()
     if data == b"[DONE]":
         return True
     if not strict:

@@ -23,7 +23,9 @@ class Tap(Protocol):
     usage: Usage | None
     done: bool  # the stream's terminal event has gone to the client
 
-    def feed(self, chunk: bytes) -> bytes: ...
+    def feed(self, chunk: bytes, errors: bool = True) -> bytes:
+        """`errors=False`: the caller found no "error" in the chunk, so no error event need be sought."""
+        ...
 
     def flush(self) -> bytes: ...
 
@@ -135,13 +137,14 @@ async def relay_stream(
     error_event = getattr(tap, "error_event", error_event)  # a tap that knows what it sent says it best
 
     def pump(chunk: bytes) -> bytes:
-        if guard is not None:
-            chunk = guard.take(chunk)
-        return tap.feed(chunk) if chunk else b""
+        if guard is None:
+            return tap.feed(chunk) if chunk else b""
+        chunk = guard.take(chunk)
+        return tap.feed(chunk, guard.errors) if chunk else b""
 
     def finish() -> bytes:
         rest = guard.rest() if guard is not None else b""
-        return (tap.feed(rest) if rest else b"") + tap.flush()
+        return (tap.feed(rest, guard.errors) if rest and guard is not None else b"") + tap.flush()
 
     if resp.content.is_eof():
         # The whole stream came with the headers (a short answer): one body with a length, no

@@ -93,7 +93,7 @@ class TranslatingTap:
         self.usage = self._decoder.usage
         return b"".join(out)
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, errors: bool = True) -> bytes:
         return self._encode(self._decoder.feed(chunk))
 
     def error_event(self, err: GatewayError) -> bytes:

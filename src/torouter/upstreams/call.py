@@ -18,7 +18,7 @@ import orjson
 from torouter.accounting.limits import Held
 from torouter.catalog import Account
 from torouter.errors import GatewayError
-from torouter.protocols.sse import SSE_FIELDS, first_malformed, well_formed
+from torouter.protocols.sse import SSE_FIELDS, well_formed
 from torouter.upstreams.client import UpstreamClient
 
 log = logging.getLogger("torouter.upstream")
@@ -303,7 +303,7 @@ async def read_head(resp: aiohttp.ClientResponse, expect: Expect) -> tuple[bytes
     crlf = head.find(b"\r\n\r\n") if b"\r" in head else -1  # a whole-body scan when absent
     end = min((e for e in (lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0) if e), default=0)
     if end:
-        bad = first_malformed(head[:end]) >= 0
+        bad = not well_formed(head[:end])  # exactly the first event
     elif len(head) >= HEAD_LIMIT:  # a huge first event, still coming: judge its first line
         bad = not start.startswith(SSE_FIELDS)
     else:  # the stream ended before a blank line: judge what there is
