@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from torouter.accounting.limits import WINDOW, MemoryLimits, Rule, Window, period_end, period_start
+from torouter.accounting.gate import meter_headers
+from torouter.accounting.limits import WINDOW, MemoryLimits, Meter, Rule, Window, period_end, period_start
 
 
 def ts(text: str) -> float:
@@ -166,3 +167,31 @@ def test_a_windows_running_total_matches_summing_every_bucket() -> None:
         window.add(100, 3)
         window.add(101, -3)
     assert w.used(101) == ref.used(101) == (0, 100)
+
+
+@pytest.mark.parametrize(
+    ("reset", "text"),
+    [
+        (0, b"0s"),
+        (1, b"1s"),
+        (0.5, b"0.5s"),
+        (12.25, b"12.2s"),
+        (59, b"59s"),
+        (59.96, b"60s"),
+        (60, b"1m0s"),
+        (61.2, b"1m2s"),
+    ],
+)
+def test_openai_reset_headers_say_how_long_in_go_s_duration_format(reset: float, text: bytes) -> None:
+    meter = Meter(
+        requests_limit=100, requests_remaining=7, requests_reset=reset, tokens_limit=9, tokens_remaining=3
+    )
+    meter.tokens_reset = reset
+    for _ in range(2):  # formatted once, then reused: the same either way
+        headers = dict(meter_headers("openai", meter, 0.0))
+        assert headers[b"x-ratelimit-reset-requests"] == text
+        assert headers[b"x-ratelimit-reset-tokens"] == text
+        assert (headers[b"x-ratelimit-limit-requests"], headers[b"x-ratelimit-remaining-requests"]) == (
+            b"100",
+            b"7",
+        )

@@ -20,6 +20,7 @@ from tests.gateway_harness import GatewayServer, free_port
 from torouter.catalog import Account
 from torouter.routing.health import Health
 from torouter.routing.pool import order_candidates
+from torouter.surfaces.passthrough import first_built
 
 FAULTS = {
     "429": {"status": 429, "headers": {"retry-after": "30"}},
@@ -430,3 +431,19 @@ def test_a_pin_moves_when_its_account_turns_slow(affinity_world: World) -> None:
     hits = accounts_hit(affinity_world)
     assert hits[0] == pinned  # slow once is not enough to move
     assert hits[-1] != pinned and hits[-2] == hits[-1]  # it moved, and stays on the new account
+
+
+def test_the_first_accounts_request_is_built_once_and_the_others_each_for_themselves() -> None:
+    built: list[int] = []
+
+    def build(account: Account) -> tuple[str, dict[str, str], bytes]:
+        built.append(account.id)
+        return f"http://up/{account.id}", {"authorization": f"Bearer {account.credential}{account.id}"}, b"{}"
+
+    first, second = account(1), account(2)
+    once = first_built(build, [first, second])
+    assert built == [1]  # for the estimate, before any attempt
+    assert once(first) == once(first) == ("http://up/1", {"authorization": "Bearer k1"}, b"{}")
+    assert built == [1]
+    assert once(second)[0] == "http://up/2" and built == [1, 2]
+    assert first_built(build, []) is build

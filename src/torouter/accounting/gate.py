@@ -105,15 +105,21 @@ def meter_headers(style: str, meter: Meter | None, now: float) -> list[tuple[byt
             out += [
                 (b"x-ratelimit-limit-requests", b"%d" % meter.requests_limit),
                 (b"x-ratelimit-remaining-requests", b"%d" % meter.requests_remaining),
-                (b"x-ratelimit-reset-requests", _go_duration(meter.requests_reset).encode()),
+                (b"x-ratelimit-reset-requests", _go_duration_bytes(meter.requests_reset)),
             ]
         if meter.tokens_limit:
             out += [
                 (b"x-ratelimit-limit-tokens", b"%d" % meter.tokens_limit),
                 (b"x-ratelimit-remaining-tokens", b"%d" % meter.tokens_remaining),
-                (b"x-ratelimit-reset-tokens", _go_duration(meter.tokens_reset).encode()),
+                (b"x-ratelimit-reset-tokens", _go_duration_bytes(meter.tokens_reset)),
             ]
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _go_duration_bytes(seconds: float) -> bytes:
+    """Resets are whole seconds within the minute's window nearly always: formatted once each."""
+    return _go_duration(seconds).encode()
 
 
 @functools.lru_cache(maxsize=256)

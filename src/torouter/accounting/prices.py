@@ -188,6 +188,10 @@ def cost_usd(usage: Usage, price: Price, multiplier: float = 1.0) -> float:
     rates: Price | LongContext = price
     if (lc := price.long_context) is not None and usage.input_tokens > lc.threshold:
         rates = lc
+    if not (usage.cached_tokens or usage.cache_write_tokens or usage.cache_write_1h_tokens):
+        # Most calls: no cache in play, input and output alone (what every call's estimate is).
+        billed = max(usage.input_tokens, 0) * rates.input + max(usage.output_tokens, 0) * rates.output
+        return billed / 1_000_000 * multiplier
     cached = max(usage.cached_tokens, 0)
     written_1h = max(usage.cache_write_1h_tokens, 0)
     written = max(usage.cache_write_tokens, written_1h)  # the total includes the 1-hour writes

@@ -65,6 +65,7 @@ async def open_upstream(
         if key is not None:
             rules = gw.gate.rules_for(key)
             if rules or any(a.limited for a in accounts):
+                build = first_built(build, accounts)
                 tokens, cost = estimate_reservation(call, build, accounts, target)
                 if rules:
                     call.held = await gw.gate.admit(rules, tokens, cost)
@@ -127,6 +128,20 @@ def capturing(capture: Capture, build: RequestBuilder) -> RequestBuilder:
     return build_and_note
 
 
+def first_built(build: RequestBuilder, accounts: list[Account]) -> RequestBuilder:
+    """The same builder, with the first account's request built once: the estimate reads it, and
+    the first attempt (nearly always to that account) sends it."""
+    if not accounts:
+        return build
+    first = accounts[0]
+    built = build(first)
+
+    def build_once(account: Account) -> tuple[str, dict[str, str], bytes]:
+        return built if account is first else build(account)
+
+    return build_once
+
+
 def record_cut(call: Call, usage: Usage | None) -> None:
     """A call still running when the shutdown grace ran out: the server cancels it mid-way."""
     call.record(502, usage, error="shutdown_grace_exceeded")
@@ -137,7 +152,7 @@ def estimate_reservation(
 ) -> tuple[int, float]:
     """What a call holds until it settles: its input tokens (from the body's size) against TPM, and
     the cost of that input plus its output cap against budgets."""
-    size = len(build(accounts[0])[2]) if accounts else 0  # builders cache: the send reuses this body
+    size = len(build(accounts[0])[2]) if accounts else 0
     tokens = size // 4
     price = call.gw.prices.lookup(target)
     if price is None:
