@@ -363,3 +363,44 @@ def test_readiness_checks_redis_when_the_gateway_has_one(
         ready,
         {"status": "ready" if ready else "not ready", "store": "ok", "redis": status},
     )
+
+
+def test_observing_a_batch_counts_as_observing_each_value() -> None:
+    import random
+
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from torouter.metrics import BUCKETS, observe_all
+
+    rng = random.Random(7)
+    values = [
+        *BUCKETS,
+        0.0,
+        -1.0,
+        1e9,
+        *(b + 1e-9 for b in BUCKETS),
+        *(rng.uniform(0, 400) for _ in range(500)),
+    ]
+    rng.shuffle(values)
+    samples = []
+    for batched in (False, True):
+        registry = CollectorRegistry()
+        child = Histogram("d", "d", ["m"], buckets=BUCKETS, registry=registry).labels("x")
+        if batched:
+            observe_all(child, values[:300])
+            observe_all(child, values[300:])
+        else:
+            for v in values:
+                child.observe(v)
+        samples.append({(s.name, s.labels.get("le")): s.value for f in registry.collect() for s in f.samples})
+    one_by_one, in_batches = samples
+    assert one_by_one.keys() == in_batches.keys()
+    for name, value in one_by_one.items():
+        if name[0] == "d_created":  # when each histogram was made
+            continue
+        assert in_batches[name] == (pytest.approx(value) if name[0] == "d_sum" else value), name
+    assert one_by_one[("d_count", None)] == len(values)
+
+    seen: list[float] = []
+    observe_all(SimpleNamespace(observe=seen.append), [0.5, 2.0])  # a client without those counters
+    assert seen == [0.5, 2.0]
