@@ -20,6 +20,7 @@ from torouter.catalog import Account
 from torouter.errors import GatewayError
 from torouter.protocols.sse import SSE_FIELDS, well_formed
 from torouter.upstreams.client import UpstreamClient
+from torouter.upstreams.deadline import Deadline
 
 log = logging.getLogger("torouter.upstream")
 
@@ -139,7 +140,7 @@ async def send(
         resp: aiohttp.ClientResponse | None = None
         try:
             # The headers, and then a 2xx answer's whole JSON body or first event, within first_byte.
-            async with asyncio.timeout(first_byte):
+            with Deadline(first_byte):
                 resp = await client.session.post(
                     url, data=body, headers=headers, timeout=timeout, allow_redirects=False
                 )

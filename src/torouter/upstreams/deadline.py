@@ -1,0 +1,49 @@
+"""A deadline for one upstream attempt: asyncio.timeout's behaviour, at a fraction of its cost.
+
+Every call enters one, around the wait for the upstream's headers and first bytes. asyncio.timeout
+is an async context manager with a state machine and a reschedule step; on the proxy's hot path
+that was some 3% of the event loop's time. This is a plain context manager with one timer: when
+it fires, it cancels the task, and on the way out a cancellation it caused (and no one else's)
+becomes TimeoutError, exactly as asyncio.timeout decides it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+
+class Deadline:
+    """`with Deadline(seconds):` inside a task; raises TimeoutError if the block outlasts it."""
+
+    __slots__ = ("_cancelling", "_delay", "_fired", "_handle", "_task")
+
+    def __init__(self, delay: float) -> None:
+        self._delay = delay
+        self._fired = False
+
+    def __enter__(self) -> Deadline:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Deadline must be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        loop = task.get_loop()
+        self._handle = loop.call_at(loop.time() + self._delay, self._fire)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._handle.cancel()
+        # As asyncio.timeout: the cancellation is ours to turn into a timeout only if nobody else
+        # asked for one meanwhile.
+        if self._fired and self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc
+
+    def _fire(self) -> None:
+        self._fired = True
+        self._task.cancel()
