@@ -51,6 +51,9 @@ def run(settings: Settings, workers: int = 1) -> None:
         "access_log": False,  # it would print ?key= query strings
         # X-Forwarded-For is read only where the address is used: see client_address.py.
         "proxy_headers": False,
+        # No "server: uvicorn" on every answer: it names the stack, and the vendors' own say
+        # nothing of the kind either.
+        "server_header": False,
         "log_level": settings.log_level,
         "lifespan": "on",
         "timeout_graceful_shutdown": settings.shutdown_grace,
