@@ -190,9 +190,13 @@ class Gate:
 
     async def admit(self, rules: tuple[Rule, ...], tokens: int, cost: float) -> Held:
         """Take the call or raise the error to answer it with; loads a budget's spend on first use."""
+        memory = self._memory
         for _ in range(3):
             now = time.time()
-            verdict = await self.backend.admit(rules, tokens, cost, now)
+            if memory is not None:  # it never waits: no coroutine for the common case
+                verdict = memory.admit_now(rules, tokens, cost, now)
+            else:
+                verdict = await self.backend.admit(rules, tokens, cost, now)
             if verdict.held is not None:
                 return verdict.held
             refusal = verdict.refusal

@@ -241,12 +241,18 @@ class MemoryLimits:
     budgets: dict[tuple[str, int], _Budget] = field(default_factory=dict)
 
     async def admit(self, rules: tuple[Rule, ...], tokens: int, cost: float, now: float) -> Verdict:
+        return self.admit_now(rules, tokens, cost, now)
+
+    def admit_now(self, rules: tuple[Rule, ...], tokens: int, cost: float, now: float) -> Verdict:
+        """admit() without a coroutine: the gate calls this directly, on every limited call."""
         sec = int(now)
         views: list[tuple[int, int, int, int]] = []
         periods: list[int] = []
+        leased = False
         for rule in rules:
             scope = rule.scope
             if rule.concurrency:
+                leased = True
                 leases = self.inflight.setdefault(scope, {})
                 if len(leases) >= rule.concurrency:
                     for lease, expiry in list(leases.items()):
@@ -266,7 +272,7 @@ class MemoryLimits:
                 if tk_used + tokens > rule.tpm:
                     wait = tk_old + WINDOW - sec if tk_used else WINDOW
                     return Verdict(refusal=Refusal("tokens", rule, rule.tpm, tk_used, wait))
-            start = period_start(rule.period, now)
+            start = 0 if rule.period is None else period_start(rule.period, now)
             periods.append(start)
             if rule.budget is not None:
                 budget = self.budgets.get((scope, start))
@@ -279,7 +285,7 @@ class MemoryLimits:
                         )
                     )
             views.append((rq_used, rq_old, tk_used, tk_old))
-        lease = new_lease()
+        lease = new_lease() if leased else ""  # only concurrency caps hold a lease
         for rule, start in zip(rules, periods, strict=True):
             scope = rule.scope
             if rule.concurrency:
