@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torouter.hub import Usage
 from torouter.store.schema import UsageRecord
+from torouter.store.sqlite_batches import SqliteBatches, file_path
 from torouter.writer import BackgroundWriter
 
 __all__ = ["Usage", "UsageWriter", "usage_row"]
@@ -118,6 +119,10 @@ class UsageWriter(BackgroundWriter):
         self._rows: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self.written = 0
+        engine = sessions.kw.get("bind")
+        path = file_path(engine.url) if engine is not None else None
+        # A SQLite file takes each batch in one trip to a thread of its own (see sqlite_batches).
+        self._file = SqliteBatches(path) if path is not None else None
 
     def submit(self, row: dict[str, Any]) -> None:
         self._rows.append(row)
@@ -136,21 +141,41 @@ class UsageWriter(BackgroundWriter):
             await asyncio.wait_for(self._wake.wait(), self._interval)
         self._wake.clear()
 
+    async def stop(self) -> None:
+        await super().stop()
+        if self._file is not None:
+            await self._file.close()
+            self._file = None
+
     async def flush(self) -> None:
         while self._rows:
             rows, self._rows = self._rows[: self._batch], self._rows[self._batch :]
+            written: asyncio.Future[None] | None = None
             try:
-                async with self._sessions() as session, session.begin():
-                    await self._insert(session, rows)
+                if self._file is not None:
+                    written = self._file.write(sqlite_statements(sqlite_values(rows)))
+                    await asyncio.shield(written)
+                else:
+                    async with self._sessions() as session, session.begin():
+                        await self._insert(session, rows)
                 self.written += len(rows)
             except asyncio.CancelledError:
-                self._rows[:0] = rows  # put back: stop() flushes them
+                if written is None:
+                    self._rows[:0] = rows  # put back: stop() flushes them
+                else:  # the transaction ends anyway: its rows come back only if it fails
+                    written.add_done_callback(functools.partial(self._ended_late, rows))
                 raise
             except Exception as exc:
                 # Put them back so a passing store outage loses nothing; the next tick retries.
                 self._rows[:0] = rows
                 log.warning("usage flush of %d rows failed (%s); will retry", len(rows), type(exc).__name__)
                 return
+
+    def _ended_late(self, rows: list[dict[str, Any]], written: asyncio.Future[None]) -> None:
+        if written.cancelled() or written.exception() is not None:
+            self._rows[:0] = rows
+        else:
+            self.written += len(rows)
 
     async def _insert(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
         dialect = session.get_bind().dialect
