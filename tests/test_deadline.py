@@ -20,6 +20,12 @@ async def with_deadline(delay: float) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
+async def with_deadline_on_its_loop(delay: float) -> AsyncIterator[None]:
+    with Deadline(delay, asyncio.get_running_loop()):  # as the upstream client passes it
+        yield
+
+
+@contextlib.asynccontextmanager
 async def with_asyncio(delay: float) -> AsyncIterator[None]:
     async with asyncio.timeout(delay):
         yield
@@ -143,10 +149,11 @@ SCENARIOS = [
 ]
 
 
+@pytest.mark.parametrize("deadline", [with_deadline, with_deadline_on_its_loop], ids=["found", "given"])
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
-def test_deadline_decides_as_asyncio_timeout_does(scenario: Callable[..., Any]) -> None:
+def test_deadline_decides_as_asyncio_timeout_does(scenario: Callable[..., Any], deadline: Any) -> None:
     expected = asyncio.run(scenario(with_asyncio))
-    assert asyncio.run(scenario(with_deadline)) == expected
+    assert asyncio.run(scenario(deadline)) == expected
     assert expected != "done" or scenario is in_time  # each scenario does what it is named for
 
 

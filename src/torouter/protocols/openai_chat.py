@@ -212,7 +212,7 @@ class StreamTap:
 
     def _inspect(self, event: bytes) -> bool:
         """Reads one event; False means: hold it back from the client."""
-        if b"[DONE]" in event:
+        if event.find(b"[DONE]") >= 0:
             self.done = True
             return True
         data = event_data(event)

@@ -8,6 +8,10 @@ from typing import Any
 
 import orjson
 
+# On the per-chunk path, `data.find(x) >= 0` and not `x in data`: CPython's `in` on bytes first
+# tries the needle as a byte value, raising and discarding a TypeError with a formatted message
+# each time. That cost more than the search itself: 12 of them were 2% of a relayed stream.
+
 
 class EventSplitter:
     """Feed it chunks as they arrive; it yields each complete event's bytes, separator included.
@@ -32,7 +36,7 @@ class EventSplitter:
         buf = self._buf + chunk if self._buf else chunk
         lf = buf.rfind(b"\n\n")
         end = lf + 2 if lf >= 0 else 0
-        if b"\r" in buf:  # one memchr spares a CRLF search that scans the whole block
+        if buf.find(b"\r") >= 0:  # one memchr spares a CRLF search that scans the whole block
             crlf = buf.rfind(b"\r\n\r\n")
             if crlf >= 0 and crlf + 4 > end:
                 end = crlf + 4
@@ -50,7 +54,7 @@ class EventSplitter:
 
 def split_events(block: bytes) -> Iterable[bytes]:
     """Each event of a block of whole events, separator included."""
-    if b"\r" not in block:
+    if block.find(b"\r") < 0:
         # LF framing, as every vendor sends: one C-level split, not a search per event.
         events = block.split(b"\n\n")
         events.pop()  # what follows the last blank line: no whole event
@@ -94,7 +98,7 @@ def events_with(block: bytes, marker: bytes, followed_by: tuple[bytes, ...] = ()
     found by one search, without splitting the block."""
     spans: list[tuple[int, int]] = []
     pos = block.find(marker)
-    crlf = pos >= 0 and b"\r" in block
+    crlf = pos >= 0 and block.find(b"\r") >= 0
     while pos >= 0:
         if followed_by and not block.startswith(followed_by, pos + len(marker)):
             pos = block.find(marker, pos + 1)
@@ -117,7 +121,7 @@ def block_json(block: bytes) -> list[Any] | None:
     one JSON parse instead of a split, a line scan and a parse per event. `[DONE]` comes back
     as DONE. None unless every event is one data line holding JSON: then read event by event.
     """
-    if b"\r" in block or _PLAIN_BLOCK.fullmatch(block) is None:
+    if block.find(b"\r") >= 0 or _PLAIN_BLOCK.fullmatch(block) is None:
         return None
     datas = _DATA_LINE.findall(block)
     done = datas[-1].strip() == b"[DONE]"
@@ -137,7 +141,7 @@ def block_json(block: bytes) -> list[Any] | None:
 def _lone_data(event: bytes) -> bytes | None:
     """The data of an event that is one `data:` line and its blank line, as vendors send nearly
     all of them; None for any other shape (the line-by-line reading takes those)."""
-    if not event.startswith(b"data:") or b"\r" in event:
+    if not event.startswith(b"data:") or event.find(b"\r") >= 0:
         return None
     nl = event.find(b"\n")
     if nl < 0:
@@ -225,7 +229,7 @@ def first_misshapen(block: bytes) -> int:
     end right before its blank line in `}` or `]`. What it catches is what breaks a stream mid-way:
     a cut-off object, a proxy's HTML page.
     """
-    if b"\r" in block:  # CRLF framing is rare: take the line-by-line path
+    if block.find(b"\r") >= 0:  # CRLF framing is rare: take the line-by-line path
         return first_malformed(block, strict=False)
     # The end check: a last event with no blank line after it is not covered by the search.
     if block.endswith(b"\n\n") and _SUSPECT_END.search(block) is None:

@@ -39,7 +39,7 @@ class EventGuard:
         if bad >= 0:
             self.broken = True
             block = block[:bad]
-        self.errors = b"error" in block
+        self.errors = block.find(b"error") >= 0  # not `in`: see protocols.sse
         return self._clean(block) if self.errors else block
 
     def rest(self) -> bytes:
@@ -50,7 +50,7 @@ class EventGuard:
         if not well_formed(rest, strict=False):
             self.broken = True
             return b""
-        self.errors = b"error" in rest
+        self.errors = rest.find(b"error") >= 0
         return self._clean(rest) if self.errors else rest
 
     def _clean(self, block: bytes) -> bytes:

@@ -140,8 +140,9 @@ async def send(
         resp: aiohttp.ClientResponse | None = None
         try:
             # The headers, and then a 2xx answer's whole JSON body or first event, within first_byte.
-            with Deadline(first_byte):
-                resp = await client.session.post(
+            session = client.session
+            with Deadline(first_byte, client.loop):
+                resp = await session.post(
                     url, data=body, headers=headers, timeout=timeout, allow_redirects=False
                 )
                 wait = time.perf_counter() - sent_at  # to the headers, as the affinity's speed measure
@@ -288,7 +289,7 @@ async def read_head(resp: aiohttp.ClientResponse, expect: Expect) -> tuple[bytes
     while len(head) < HEAD_LIMIT:
         if expect == "array" and head.strip():
             break
-        if expect == "sse" and (b"\n\n" in head or b"\r\n\r\n" in head):
+        if expect == "sse" and (head.find(b"\n\n") >= 0 or head.find(b"\r\n\r\n") >= 0):
             break
         chunk = await resp.content.readany()
         if not chunk:
@@ -301,7 +302,7 @@ async def read_head(resp: aiohttp.ClientResponse, expect: Expect) -> tuple[bytes
         return head, None
     # The first whole event is parsed (once per call); the relay's guard checks the rest by shape.
     lf = head.find(b"\n\n")
-    crlf = head.find(b"\r\n\r\n") if b"\r" in head else -1  # a whole-body scan when absent
+    crlf = head.find(b"\r\n\r\n") if head.find(b"\r") >= 0 else -1  # a whole-body scan when absent
     end = min((e for e in (lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0) if e), default=0)
     if end:
         bad = not well_formed(head[:end])  # exactly the first event

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 
 
@@ -10,10 +12,12 @@ class UpstreamClient:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the session's, once it exists
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            self.loop = asyncio.get_running_loop()
             # An idle connection is dropped after 4 s, before servers that keep one for 5 s
             # (uvicorn, Node) close it under us: reusing one they just closed fails the call with
             # "server disconnected" before any byte. Busy upstreams keep their connections anyway.
@@ -31,3 +35,4 @@ class UpstreamClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+            self.loop = None

@@ -16,14 +16,17 @@ from types import TracebackType
 class Deadline:
     """`with Deadline(seconds):` inside a task; raises TimeoutError if the block outlasts it."""
 
-    __slots__ = ("_cancelling", "_delay", "_fired", "_handle", "_task")
+    __slots__ = ("_cancelling", "_delay", "_fired", "_handle", "_loop", "_task")
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """`loop`, when the caller knows it, spares asking for the running loop: on Python 3.11
+        that is a getpid system call each time."""
         self._delay = delay
         self._fired = False
+        self._loop = loop
 
     def __enter__(self) -> Deadline:
-        task = asyncio.current_task()
+        task = asyncio.current_task(self._loop)
         if task is None:
             raise RuntimeError("Deadline must be used inside a task")
         self._task = task
