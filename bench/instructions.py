@@ -3,7 +3,8 @@
 Calls per second on a shared machine move by 10% or more between minutes, so a change worth 1%
 cannot be seen in them. callgrind counts the instructions the server runs instead, which the same
 build repeats to within a fraction of a percent. The count is per call, for the event loop's
-thread (where the proxy's work is) and for all threads (the usage writer's SQLite thread too).
+thread (where the proxy's work is) and for all of the server's threads. The SQLite usage rows are
+written by a child process (store.sqlite_sink), which runs outside callgrind and is not counted.
 
     .venv/bin/python bench/instructions.py                       # this checkout, pass-through
     .venv/bin/python bench/instructions.py --against HEAD~3      # and the delta to another revision

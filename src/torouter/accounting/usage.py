@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import logging
 import operator
-import sqlite3
 from typing import Any
 
 import orjson
@@ -17,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from torouter.hub import Usage
 from torouter.store.schema import UsageRecord
-from torouter.store.sqlite_batches import SqliteBatches, file_path
+from torouter.store.sqlite_sink import SinkError, SqliteSink, file_path, multirow_statements
 from torouter.writer import BackgroundWriter
 
 __all__ = ["Usage", "UsageWriter", "usage_row"]
@@ -57,42 +55,14 @@ def batch_insert(dialect: Dialect) -> TextClause | None:
 
 
 # SQLite: plain tuples straight to the driver, which skips SQLAlchemy's per-row work, and many
-# rows per INSERT. The driver runs each statement in its own thread and takes the GIL back after
-# every step: with one row per statement that was two thread switches per call under load
-# (measured: 0.4 context switches a call on the event loop's thread, 0.09 with 512 rows a step).
+# rows per INSERT (see store.sqlite_sink, which writes them for a SQLite file).
 _as_tuple = operator.itemgetter(*COLUMNS)
-_ROW_MARKS = "(" + ",".join("?" * len(COLUMNS)) + ")"
-
-
-def _rows_per_statement() -> int:
-    """Up to 512 rows, within the SQLite library's limit on parameters per statement."""
-    with contextlib.closing(sqlite3.connect(":memory:")) as probe:
-        limit = probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    return max(1, min(512, limit // len(COLUMNS)))
-
-
-# Statement sizes, largest first: powers of two, so a batch takes a few statements whose text
-# repeats (and stays in the driver's statement cache) whatever its length.
-_SIZES = tuple(1 << i for i in reversed(range(_rows_per_statement().bit_length())))
-
-
-@functools.cache
-def _sqlite_insert(rows: int) -> str:
-    return f"INSERT INTO {_TABLE.name} ({', '.join(COLUMNS)}) VALUES {','.join([_ROW_MARKS] * rows)}"
+_PREFIX = f"INSERT INTO {_TABLE.name} ({', '.join(COLUMNS)})"
 
 
 def sqlite_statements(values: list[tuple[Any, ...]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
     """The rows as multi-row INSERTs: each statement with the parameter sets it runs with."""
-    out: list[tuple[str, list[tuple[Any, ...]]]] = []
-    at = 0
-    for size in _SIZES:
-        sets = []
-        while len(values) - at >= size:
-            sets.append(tuple(itertools.chain.from_iterable(values[at : at + size])))
-            at += size
-        if sets:
-            out.append((_sqlite_insert(size), sets))
-    return out
+    return multirow_statements(_PREFIX, len(COLUMNS), values)
 
 
 _JSON_AT = COLUMNS.index("attempt_log")
@@ -121,8 +91,8 @@ class UsageWriter(BackgroundWriter):
         self.written = 0
         engine = sessions.kw.get("bind")
         path = file_path(engine.url) if engine is not None else None
-        # A SQLite file takes each batch in one trip to a thread of its own (see sqlite_batches).
-        self._file = SqliteBatches(path) if path is not None else None
+        # A SQLite file's batches are written by a child process (see store.sqlite_sink).
+        self._sink = SqliteSink(path) if path is not None else None
 
     def submit(self, row: dict[str, Any]) -> None:
         self._rows.append(row)
@@ -143,32 +113,33 @@ class UsageWriter(BackgroundWriter):
 
     async def stop(self) -> None:
         await super().stop()
-        if self._file is not None:
-            await self._file.close()
-            self._file = None
+        if self._sink is not None:
+            await self._sink.close()
+            self._sink = None  # a flush after stop (there should be none) takes the engine
 
     async def flush(self) -> None:
         while self._rows:
             rows, self._rows = self._rows[: self._batch], self._rows[self._batch :]
             written: asyncio.Future[None] | None = None
             try:
-                if self._file is not None:
-                    written = self._file.write(sqlite_statements(sqlite_values(rows)))
+                if self._sink is not None:
+                    written = self._sink.write(_PREFIX, len(COLUMNS), sqlite_values(rows))
                     await asyncio.shield(written)
-                else:
+                else:  # PostgreSQL, or an in-memory SQLite
                     async with self._sessions() as session, session.begin():
                         await self._insert(session, rows)
                 self.written += len(rows)
             except asyncio.CancelledError:
                 if written is None:
                     self._rows[:0] = rows  # put back: stop() flushes them
-                else:  # the transaction ends anyway: its rows come back only if it fails
+                else:  # the batch was sent: its rows come back only if it was not committed
                     written.add_done_callback(functools.partial(self._ended_late, rows))
                 raise
             except Exception as exc:
                 # Put them back so a passing store outage loses nothing; the next tick retries.
                 self._rows[:0] = rows
-                log.warning("usage flush of %d rows failed (%s); will retry", len(rows), type(exc).__name__)
+                reason = str(exc) if isinstance(exc, SinkError) else type(exc).__name__
+                log.warning("usage flush of %d rows failed (%s); will retry", len(rows), reason)
                 return
 
     def _ended_late(self, rows: list[dict[str, Any]], written: asyncio.Future[None]) -> None:
