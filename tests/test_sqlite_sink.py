@@ -79,6 +79,8 @@ def test_each_batch_is_one_frame_to_the_child_and_none_goes_through_the_engine(t
         assert await count_rows(sessions) == (2500, 2500)
         child = sink._proc
         assert child is not None and child.returncode is None
+        # It yields the CPU to the gateway's loop and its clients when both want it.
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
         await writer.stop()
         assert child.returncode == 0  # its stdin closed: it finished and left
         await engine.dispose()

@@ -153,7 +153,7 @@ def test_usage_writer_batches_and_flushes_on_stop(database_url: str) -> None:
         engine, sessions = await fresh_store(database_url)
         writer = UsageWriter(sessions, interval=3600)  # never ticks: only stop() can flush
         await writer.start()
-        n = 1300  # two batches; on SQLite, INSERTs of 512, 256, … rows and a few of one
+        n = 1300  # several batches; on SQLite, INSERTs of 256, 128, … rows and a few of one
         for i in range(n):
             writer.submit(plain_row(f"r{i}", usage=Usage(input_tokens=10, output_tokens=i, cached_tokens=2)))
         async with sessions() as s:

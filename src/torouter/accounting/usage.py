@@ -81,8 +81,10 @@ class UsageWriter(BackgroundWriter):
     """Collects usage rows and flushes them every `interval` seconds, or sooner when many wait."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0, batch: int = 1000
+        self, sessions: async_sessionmaker[AsyncSession], interval: float = 1.0, batch: int = 256
     ) -> None:
+        # `batch`: under load a flush starts as soon as this many rows wait. Small batches spread
+        # the writing evenly: at c=1, batches of 1,000 made bursts that put ~1 ms on the p99.
         super().__init__(interval, "torouter-usage-writer")
         self._sessions = sessions
         self._batch = batch

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import os
 import signal
 import sqlite3
 import struct
@@ -179,6 +180,7 @@ def serve(path: str, inp: BinaryIO, out: BinaryIO, busy_timeout: float = 30.0) -
 
 
 def main() -> None:
+    os.nice(10)  # the gateway's loop (and its clients) come first: this work can wait a moment
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     busy_timeout = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
