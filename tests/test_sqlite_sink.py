@@ -52,6 +52,19 @@ async def writer_on_file(tmp_path: Path, busy_timeout: float = 30.0) -> tuple[An
     return engine, sessions, writer
 
 
+async def writer_with_child(
+    tmp_path: Path, busy_timeout: float = 30.0
+) -> tuple[Any, Any, UsageWriter, SqliteSink]:
+    """A writer whose child is up: one row ("first") already written through it."""
+    engine, sessions, writer = await writer_on_file(tmp_path, busy_timeout)
+    sink = writer._sink
+    assert sink is not None
+    writer.submit(plain_row("first"))
+    await writer.flush()
+    assert sink._proc is not None and writer.written == 1
+    return engine, sessions, writer, sink
+
+
 def test_each_batch_is_one_frame_to_the_child_and_none_goes_through_the_engine(tmp_path: Path) -> None:
     async def main() -> None:
         engine, sessions, writer = await writer_on_file(tmp_path)
@@ -110,11 +123,7 @@ def test_a_failed_batch_is_kept_whole_and_written_once_the_store_is_back(tmp_pat
 
 def test_a_child_that_dies_is_replaced_and_its_batch_kept(tmp_path: Path) -> None:
     async def main() -> None:
-        engine, sessions, writer = await writer_on_file(tmp_path)
-        sink = writer._sink
-        assert sink is not None
-        writer.submit(plain_row("first"))
-        await writer.flush()
+        engine, sessions, writer, sink = await writer_with_child(tmp_path)
         assert sink._proc is not None
         first = sink._proc.pid
         os.kill(first, signal.SIGKILL)  # between batches: the next one starts another child
@@ -151,11 +160,7 @@ def test_the_child_outlives_the_signals_a_shutdown_sends(tmp_path: Path) -> None
     """SIGINT and SIGTERM are the gateway's to handle: its last flush still goes through the child."""
 
     async def main() -> None:
-        engine, sessions, writer = await writer_on_file(tmp_path)
-        sink = writer._sink
-        assert sink is not None
-        writer.submit(plain_row("before"))
-        await writer.flush()
+        engine, sessions, writer, sink = await writer_with_child(tmp_path)
         assert sink._proc is not None
         for sig in (signal.SIGINT, signal.SIGTERM):
             os.kill(sink._proc.pid, sig)
@@ -176,10 +181,9 @@ def test_a_flush_cancelled_mid_transaction_neither_loses_nor_doubles_rows(
     """A batch sent is the child's: its rows go back to the queue only if it was not committed."""
 
     async def main() -> None:
-        engine, sessions, writer = await writer_on_file(tmp_path, busy_timeout=5.0 if commits else 0.3)
+        # The child is up before the clock matters.
+        engine, sessions, writer, _ = await writer_with_child(tmp_path, busy_timeout=5.0 if commits else 0.3)
         db = tmp_path / "store.db"
-        writer.submit(plain_row("warm-up"))
-        await writer.flush()  # the child is up before the clock matters
         for i in range(700):
             writer.submit(plain_row(f"r{i}"))
         holder = sqlite3.connect(db, isolation_level=None)
