@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from bench.soak import run_soak
+from bench.soak import Sample, check_rss, run_soak
 
 SECONDS = float(os.environ.get("TOROUTER_SOAK_SECONDS", "60"))
 
@@ -21,3 +21,22 @@ def test_a_minute_of_mixed_load_leaks_no_memory_no_descriptors_and_loses_no_usag
     # clean: every answer parsed, every stream ended with its end or an error event, no error in the log.
     for name in ("rss", "fds", "usage", "clean"):
         assert report.checks[name].passed, f"{name}: {report.checks[name].detail}\n{report.summary()}"
+
+
+def samples(trees: list[tuple[str, tuple[int, ...], tuple[int, ...]]]) -> list[Sample]:
+    """(phase, pids, helper pids) a second apart, at a steady 100 MB a process."""
+    return [
+        Sample(float(t), phase, 100.0 * len(pids), 10, 2, dict.fromkeys(pids, 100.0), helpers)
+        for t, (phase, pids, helpers) in enumerate(trees)
+    ]
+
+
+def test_the_rss_check_lets_usage_writers_join_but_not_come_back() -> None:
+    warm = [("warmup", (1, 2, 3), ())] * 3  # the workers have not flushed yet
+    joined = [("warmup", (1, 2, 3, 7, 8), (7, 8))] * 3
+    load = [("load", (1, 2, 3, 7, 8), (7, 8))] * 12
+    assert check_rss(samples(warm + joined + load))[0].passed
+    replaced_helper = load[:6] + [("load", (1, 2, 3, 7, 9), (7, 9))] * 6  # a writer died mid-load
+    assert not check_rss(samples(warm + joined + replaced_helper))[0].passed
+    replaced_worker = [("load", (1, 2, 4, 7, 8), (7, 8))] * 6  # a worker died and came back
+    assert not check_rss(samples(warm + joined + load[:6] + replaced_worker))[0].passed
