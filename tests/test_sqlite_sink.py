@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select
 from tests.test_store import fresh_store, plain_row
 from torouter.accounting.usage import UsageWriter
 from torouter.store.schema import UsageRecord
-from torouter.store.sqlite_sink import SqliteSink, file_path
+from torouter.store.sqlite_sink import SinkError, SqliteSink, file_path
 
 
 @pytest.mark.parametrize(
@@ -227,5 +227,34 @@ def test_a_sink_sends_batches_in_order(tmp_path: Path) -> None:
             assert conn.execute("SELECT a, b FROM t ORDER BY rowid").fetchall() == [
                 (n, f"v{n}") for n in range(30)
             ]
+
+    asyncio.run(main())
+
+
+def test_a_batch_cancelled_in_flight_leaves_no_answer_for_the_next(tmp_path: Path) -> None:
+    """A round trip cancelled before its answer: the next batch must not read that answer as its own."""
+
+    async def main() -> None:
+        db = tmp_path / "plain.db"
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE t (a INTEGER)")
+        sink = SqliteSink(str(db), busy_timeout=5.0)
+        await sink.write("INSERT INTO t (a)", 1, [(0,)])
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the child waits on this lock with batch 1 in hand
+        first = sink.write("INSERT INTO t (a)", 1, [(1,)])
+        await asyncio.sleep(0.2)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        holder.execute("COMMIT")
+        holder.close()
+        # A batch that fails must be told so, not handed the cancelled batch's "committed".
+        with pytest.raises(SinkError):
+            await sink.write("INSERT INTO missing (a)", 1, [(2,)])
+        await sink.write("INSERT INTO t (a)", 1, [(3,)])
+        await sink.close()
+        with sqlite3.connect(db) as conn:  # the cancelled batch died with its child, uncommitted
+            assert conn.execute("SELECT a FROM t ORDER BY rowid").fetchall() == [(0,), (3,)]
 
     asyncio.run(main())

@@ -134,10 +134,19 @@ class SqliteSink:
                     reason = (await proc.stdout.readline()).decode("utf-8", "replace").strip()
                     raise SinkError(reason or "the batch was not written")
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
-                self._proc = None  # gone: the next batch starts another
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+                self._drop(proc)  # gone: the next batch starts another
                 raise SinkError("the usage writer process exited") from exc
+            except asyncio.CancelledError:
+                # Its answer may still come, and would be read as the next batch's: this child
+                # is done with (killed mid-transaction, SQLite rolls the batch back).
+                self._drop(proc)
+                raise
+
+    def _drop(self, proc: asyncio.subprocess.Process) -> None:
+        if self._proc is proc:
+            self._proc = None
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
 
     async def _child(self) -> asyncio.subprocess.Process:
         if self._proc is None or self._proc.returncode is not None:
