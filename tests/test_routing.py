@@ -62,6 +62,18 @@ def test_higher_priority_tiers_come_first_and_cooling_accounts_are_skipped() -> 
     assert order_candidates([low], health=health) == []  # disabled: never tried
 
 
+def test_an_account_that_keeps_failing_cools_for_the_cap_and_no_longer() -> None:
+    # A lone account is tried while it cools (there is nothing else): its failures keep counting,
+    # far past the point where 2 ** failures overflows a float.
+    lone = account(1)
+    health = Health(base=1.0, cap=300.0)
+    for _ in range(2000):
+        health.failed(lone, 502)
+    state = health.state(lone)
+    assert state is not None and state.failures == 2000
+    assert state.cooldown_until - time.time() == pytest.approx(300.0, abs=5)
+
+
 @pytest.fixture(scope="module")
 def pool_world(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A gateway whose groups each have a first-choice account (A) and a fallback (B), told apart by key."""

@@ -77,7 +77,10 @@ class Health(BackgroundWriter):
             return
         h.failures += 1
         h.changed_at = time.time()
-        delay = retry_after if retry_after is not None else min(self.cap, self.base * 2 ** (h.failures - 1))
+        # The exponent stops growing once the cap is reached: 2.0 ** 1024 would overflow a float, and
+        # an account with no other to fail over to keeps being tried (and failing) while it cools.
+        backoff = self.base * 2.0 ** min(h.failures - 1, 64)
+        delay = retry_after if retry_after is not None else min(self.cap, backoff)
         h.cooldown_until = time.time() + delay
         self._dirty[account.id] = ("cooldown", reason[:300] or None, h.cooldown_until)
         log.info("upstream account %s cools down for %.1fs (%s)", account.name, delay, reason or status)
