@@ -48,9 +48,16 @@ def run_cli(*args: str, config: Path | None = None, check: bool = True) -> subpr
 class GatewayServer:
     """One `torouter serve` process. `config` is the YAML mapping to write (database_url included)."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], workers: int | None = 1) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, Any],
+        workers: int | None = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
         # One unless a test is about workers (most check one process's state); None: serve's default.
         self.workers = workers
+        self.env = {**torouter_env(), **(env or {})}
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "torouter.yaml"
@@ -82,7 +89,7 @@ class GatewayServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=torouter_env(),
+            env=self.env,
             cwd=self.workdir,
         )
         deadline = time.monotonic() + 30

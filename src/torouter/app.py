@@ -16,6 +16,7 @@ from torouter.gateway import Gateway
 from torouter.metrics import CONTENT_TYPE as METRICS_TYPE
 from torouter.metrics import readiness
 from torouter.protocols import anthropic_messages, openai_chat
+from torouter.protocols import gemini as gemini_protocol
 from torouter.surfaces import anthropic, captures, openai, openai_embeddings, openai_images, responses
 from torouter.surfaces import gemini as gemini_surface
 from torouter.surfaces.asgi import Receive, Scope, Send, header, send_response
@@ -73,7 +74,10 @@ class App:
             handler = self.routes.get((scope["method"], path))
             if handler is None:
                 handler = self.routes.get((scope["method"], path.rstrip("/"))) or self._by_prefix(scope)
-            await handler(scope, receive, send)
+            try:
+                await handler(scope, receive, send)
+            except Exception:  # a bug: the client still gets an error in its protocol, never a traceback
+                await self.failed(scope, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 
@@ -120,6 +124,22 @@ class App:
     async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Prometheus scrapes this: no key, and no credential in any label."""
         await send_response(send, 200, self.gateway.metrics.render(), content_type=METRICS_TYPE)
+
+    async def failed(self, scope: Scope, send: Send) -> None:
+        """What a handler that raised leaves: the traceback goes to the log, a 500 to the client."""
+        log.error("unexpected error serving %s %s", scope["method"], scope["path"], exc_info=True)
+        err = GatewayError("api_error", "The gateway failed to serve this request.", code="internal_error")
+        path = scope["path"]
+        if path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path):
+            status, body = gemini_protocol.status_of(err), gemini_protocol.error_body(err)
+        elif path.startswith("/v1/messages") or header(scope, b"anthropic-version") is not None:
+            status, body = err.status, anthropic_messages.error_body(err)
+        else:
+            status, body = openai_chat.status_of(err), openai_chat.error_body(err)
+        try:
+            await send_response(send, status, body)
+        except Exception:  # the answer had begun (or the client is gone): the server ends the connection
+            log.debug("no error answer for %s: the response had started", path)
 
     async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         known = any(path == scope["path"] for _, path in self.routes)
