@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from torouter.upstreams.deadline import Deadline
+from torouter.upstreams.deadline import Deadline, IdleWatch
 
 
 @contextlib.asynccontextmanager
@@ -160,3 +160,57 @@ def test_deadline_decides_as_asyncio_timeout_does(scenario: Callable[..., Any], 
 def test_deadline_needs_a_task() -> None:
     with pytest.raises(RuntimeError), Deadline(1):
         pass
+
+
+# IdleWatch: a stream's idle limit, which only counts the time spent waiting for a read.
+
+
+async def reads(delays: list[float], idle: float, outside: float = 0.0) -> int:
+    """Reads that take `delays` seconds each under an IdleWatch, `outside` seconds apart."""
+    loop = asyncio.get_running_loop()
+    done = 0
+    with IdleWatch(idle, loop) as watch:
+        for delay in delays:
+            watch.reading = loop.time()
+            await asyncio.sleep(delay)  # the read
+            watch.reading = 0.0
+            done += 1
+            await asyncio.sleep(outside)  # e.g. writing to a slow client
+    return done
+
+
+def test_idle_watch_lets_reads_shorter_than_the_limit_run_past_it() -> None:
+    started = time.monotonic()
+    assert asyncio.run(reads([0.04] * 6, idle=0.1)) == 6
+    assert time.monotonic() - started >= 0.24  # several times the limit in all
+
+
+def test_idle_watch_ends_a_read_that_waits_too_long() -> None:
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        asyncio.run(reads([0.02, 0.02, 1.0], idle=0.1))
+    assert 0.13 <= time.monotonic() - started < 0.5
+
+
+def test_idle_watch_does_not_count_time_outside_reads() -> None:
+    assert asyncio.run(reads([0.01] * 3, idle=0.05, outside=0.12)) == 3
+
+
+def test_idle_watch_leaves_someone_elses_cancellation_alone() -> None:
+    async def main() -> None:
+        task = asyncio.create_task(reads([1.0], idle=0.5))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def test_idle_watch_leaves_no_timer_behind() -> None:
+    async def main() -> str:
+        await reads([0.01], idle=0.05)
+        await asyncio.sleep(0.15)  # past the limit: a stray timer would cancel this task
+        return "done"
+
+    assert asyncio.run(main()) == "done"

@@ -286,7 +286,14 @@ def test_vendor_prefixes_select_the_vendor(world: World) -> None:
     assert world.emulator.requests()[-1]["body"]["model"] == "openai/gpt-4o-mini"  # OpenRouter ids pass whole
 
 
-def test_idle_time_between_chunks_is_limited_per_upstream(emulator: EmulatorServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "timeouts",
+    [{"first_byte": 5, "idle": 0.4}, {"first_byte": 0.3, "idle": 0.5}],
+    ids=["idle-shorter-than-first-byte", "idle-longer-than-first-byte"],
+)
+def test_idle_time_between_chunks_is_limited_per_upstream(
+    emulator: EmulatorServer, tmp_path: Path, timeouts: dict[str, float]
+) -> None:
     config = {
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'i.db'}",
         "upstreams": [
@@ -295,7 +302,7 @@ def test_idle_time_between_chunks_is_limited_per_upstream(emulator: EmulatorServ
                 "platform": "openai",
                 "base_url": emulator.openai_base_url,
                 "api_key": "k",
-                "timeouts": {"first_byte": 5, "idle": 0.4},
+                "timeouts": timeouts,
             }
         ],
         "groups": [{"name": "g", "platform": "openai", "upstreams": ["slow"]}],
@@ -311,8 +318,41 @@ def test_idle_time_between_chunks_is_limited_per_upstream(emulator: EmulatorServ
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
             ):
                 pass
-        assert time.monotonic() - started < 2.0
+        assert timeouts["idle"] <= time.monotonic() - started < 2.0
         assert "stopped answering" in str(exc.value)
+
+
+def test_an_error_body_that_stalls_is_given_up_on(emulator: EmulatorServer, tmp_path: Path) -> None:
+    config = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'e.db'}",
+        "upstreams": [
+            {
+                "name": "stalls",
+                "platform": "openai",
+                "base_url": emulator.openai_base_url,
+                "api_key": "k",
+                "timeouts": {"first_byte": 0.3, "idle": 0.5},
+            }
+        ],
+        "groups": [{"name": "g", "platform": "openai", "upstreams": ["stalls"]}],
+    }
+    gw = GatewayServer(tmp_path, config)
+    keys = seed_keys(gw.config_path, ["g"])
+    with gw:
+        # The error's JSON comes 16 bytes at a time, 2 s apart.
+        error = '{"error": {"message": "bad", "type": "invalid_request_error", "code": null}}'
+        emulator.script(
+            {
+                "raw": {"status": 400, "body": error, "content_type": "application/json"},
+                "drip": 16,
+                "chunk_delay": 2,
+            }
+        )
+        c = openai.OpenAI(api_key=keys["g"], base_url=gw.openai_base_url, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(openai.BadRequestError):
+            c.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert 0.5 <= time.monotonic() - started < 2.0
 
 
 @pytest.fixture(scope="module")

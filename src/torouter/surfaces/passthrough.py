@@ -227,6 +227,7 @@ async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
                 wire.stream_content_type,
                 call.receive,
                 whole_events=wire.stream_content_type == SSE,
+                loop=call.gw.client.loop,
             )
         except asyncio.CancelledError:
             record_cut(call, tap.usage)

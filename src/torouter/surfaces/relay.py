@@ -15,6 +15,7 @@ from torouter.errors import GatewayError
 from torouter.surfaces.asgi import JSON, SSE, Receive, Send
 from torouter.surfaces.guard import EventGuard
 from torouter.upstreams.call import Outcome
+from torouter.upstreams.deadline import IdleWatch
 
 
 class Tap(Protocol):
@@ -123,12 +124,16 @@ async def relay_stream(
     content_type: bytes = SSE,
     receive: Receive | None = None,
     whole_events: bool = False,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> StreamResult:
     """Forward each upstream chunk the moment it arrives; an upstream failure becomes an error event.
 
     `outcome.body` holds the stream's first bytes, read (and checked) while choosing the account.
     With `whole_events` (pass-through SSE), only whole, well-formed events reach the tap; see
-    EventGuard.
+    EventGuard. `loop`, the upstream client's, spares looking it up (a getpid call on 3.11).
+
+    The wait for each chunk is limited by the account's idle timeout; the upstream client sets no
+    read timeout of its own (see upstreams.deadline.IdleWatch).
     """
     resp = outcome.response
     assert resp is not None
@@ -180,40 +185,40 @@ async def relay_stream(
         }
     )
     watcher = _watch_disconnect(receive) if receive is not None else None
-    idle = outcome.account.idle_timeout
-    # aiohttp's own read timeout is the longer of first-byte and idle; a shorter idle limit is ours.
-    watch_idle = idle < outcome.account.first_byte_timeout
+    loop = loop or asyncio.get_running_loop()
     kept = 0
     try:
-        chunk = outcome.body or b""
-        chunks = resp.content.iter_any()
-        while True:
-            out = pump(chunk) if chunk else b""
-            if out:
-                if result.first_byte_at is None:
-                    result.first_byte_at = time.perf_counter()
-                if kept < KEEP_BYTES:
-                    kept += len(out)
-                    result.chunks.append(out)
-                await send({"type": "http.response.body", "body": out, "more_body": True})
+        with IdleWatch(outcome.account.idle_timeout, loop) as idle:
+            chunk = outcome.body or b""
+            chunks = resp.content.iter_any()
+            while True:
+                out = pump(chunk) if chunk else b""
+                if out:
+                    if result.first_byte_at is None:
+                        result.first_byte_at = time.perf_counter()
+                    if kept < KEEP_BYTES:
+                        kept += len(out)
+                        result.chunks.append(out)
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                if (guard is not None and guard.broken) or getattr(tap, "broken", False):
+                    raise Malformed
+                if getattr(
+                    tap, "ended", False
+                ):  # a translated stream ended with an error: nothing more is read
+                    resp.close()
+                    break
+                idle.reading = loop.time()
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    idle.reading = 0.0
+                    break
+                idle.reading = 0.0
+            rest = finish()
+            if rest:
+                await send({"type": "http.response.body", "body": rest, "more_body": True})
             if (guard is not None and guard.broken) or getattr(tap, "broken", False):
                 raise Malformed
-            if getattr(tap, "ended", False):  # a translated stream ended with an error: nothing more is read
-                resp.close()
-                break
-            try:
-                if watch_idle:
-                    async with asyncio.timeout(idle):
-                        chunk = await anext(chunks)
-                else:
-                    chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-        rest = finish()
-        if rest:
-            await send({"type": "http.response.body", "body": rest, "more_body": True})
-        if (guard is not None and guard.broken) or getattr(tap, "broken", False):
-            raise Malformed
     except asyncio.CancelledError:
         if watcher is None or not watcher.done() or watcher.cancelled():
             raise

@@ -144,7 +144,14 @@ async def translate(
         )
         try:
             result = await relay_stream(
-                send, outcome, headers, tap, tap.error_event, wire.stream_content_type, call.receive
+                send,
+                outcome,
+                headers,
+                tap,
+                tap.error_event,
+                wire.stream_content_type,
+                call.receive,
+                loop=call.gw.client.loop,
             )
         except asyncio.CancelledError:
             record_cut(call, tap.usage)

@@ -135,7 +135,7 @@ async def send(
         final = i == len(tried) - 1
         url, headers, body = build(account)
         first_byte = account.first_byte_timeout
-        timeout = client_timeout(account.connect_timeout, max(first_byte, account.idle_timeout))
+        timeout = client_timeout(account.connect_timeout)
         sent_at = time.perf_counter()
         resp: aiohttp.ClientResponse | None = None
         try:
@@ -177,7 +177,8 @@ async def send(
                 health.succeeded(account, wait)
             return Outcome(account, resp, resp.status, body=head, attempts=attempts, started=started, doc=doc)
         try:
-            data = await resp.read()
+            with Deadline(max(first_byte, account.idle_timeout), client.loop):
+                data = await resp.read()
         except (TimeoutError, aiohttp.ClientError):
             data = b""
         finally:
@@ -200,9 +201,14 @@ async def send(
 
 
 @functools.lru_cache(maxsize=256)
-def client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    """aiohttp's timeouts for an account: a frozen value, built once per distinct setting."""
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+def client_timeout(connect: float) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for an account: a frozen value, built once per distinct setting.
+
+    Only the connect limit is aiohttp's. Reads are limited by the caller (a Deadline to the first
+    bytes, an IdleWatch between a stream's chunks): aiohttp's sock_read re-arms a timer on every
+    packet received, some 1.5% of a proxied call's instructions.
+    """
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect)
 
 
 async def _send_within_caps(

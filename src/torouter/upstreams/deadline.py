@@ -50,3 +50,28 @@ class Deadline:
     def _fire(self) -> None:
         self._fired = True
         self._task.cancel()
+
+
+class IdleWatch(Deadline):
+    """`with IdleWatch(seconds, loop) as watch:` around a stream's reads: TimeoutError once one read
+    has waited `seconds`. Around each read, `watch.reading = loop.time()`, then `watch.reading = 0.0`.
+
+    One timer for the whole stream, re-armed only when it fires, where aiohttp's sock_read re-arms
+    one for every packet received. Time spent outside a read, such as writing to a slow client,
+    never counts.
+    """
+
+    __slots__ = ("reading",)
+
+    def __init__(self, delay: float, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(delay, loop)
+        self.reading = 0.0  # when the read under way began; 0.0: none is
+
+    def _fire(self) -> None:
+        loop = self._task.get_loop()
+        since = self.reading
+        due = (since or loop.time()) + self._delay
+        if since and due <= loop.time():
+            super()._fire()
+        else:
+            self._handle = loop.call_at(due, self._fire)
