@@ -342,7 +342,21 @@ def data_by_lines(event: bytes) -> bytes | None:
 
 def test_one_line_events_read_as_the_line_by_line_reading_does() -> None:
     rng = random.Random(20261206)
-    heads = (b"data:", b"data: ", b"data:  ", b"event: x\ndata: ", b": c\ndata:", b"id: 1\n", b"")
+    heads = (
+        b"data:",
+        b"data: ",
+        b"data:  ",
+        b"event: x\ndata: ",
+        b"event:x\ndata:",
+        b"event: x\n",
+        b"event: x\r\ndata: ",
+        b"event: x\nevent: y\ndata: ",
+        b"event: x\nid: 1\ndata: ",
+        b"event:",
+        b": c\ndata:",
+        b"id: 1\n",
+        b"",
+    )
     tails = (
         b"",
         b"\n",
@@ -355,7 +369,7 @@ def test_one_line_events_read_as_the_line_by_line_reading_does() -> None:
         b"\n: x\n\n",
     )
     events = [EDGES[0], b"data:", b"data: \n\n", b"data:\n", b"\n\n"]
-    for _ in range(20_000):
+    for _ in range(40_000):
         body = rng.choice([*EVENT_BODIES, b"[DONE]", b"", b" ", b"x\ry"])
         events.append(rng.choice(heads) + body + rng.choice(TRAILS) + rng.choice(tails))
     for event in events:
@@ -364,6 +378,7 @@ def test_one_line_events_read_as_the_line_by_line_reading_does() -> None:
             assert well_formed(event, strict) == well_formed_by_lines(event, strict), (event, strict)
     # The fast path's shape in bulk, or the comparison proves little.
     assert sum(e.startswith(b"data:") and e.count(b"\n") <= 2 and b"\r" not in e for e in events) > 2_000
+    assert sum(e.startswith(b"event:") and e.count(b"\n") <= 3 and b"\r" not in e for e in events) > 1_000
 
 
 def well_formed_by_lines(event: bytes, strict: bool) -> bool:

@@ -121,12 +121,11 @@ def response_usage(doc: dict[str, Any]) -> Usage | None:
 class StreamTap:
     """Relays Messages events untouched while reading usage from message_start and message_delta."""
 
-    __slots__ = ("_raw", "_splitter", "done", "error", "usage")
+    __slots__ = ("_raw", "_splitter", "done", "error")
 
     def __init__(self, hide_usage_chunk: bool = False) -> None:
         self._splitter = EventSplitter()
         self._raw: dict[str, Any] = {}
-        self.usage: Usage | None = None
         self.done = False
         self.error: bytes | None = None
 
@@ -168,5 +167,8 @@ class StreamTap:
             self.done = True
         elif kind == "error":
             self.error = event_data(event)
-        if self._raw:
-            self.usage = usage_from(self._raw)
+
+    @property
+    def usage(self) -> Usage | None:
+        """Read when asked (at the stream's end), not at each of the events that carry some."""
+        return usage_from(self._raw) if self._raw else None

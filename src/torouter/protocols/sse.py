@@ -139,15 +139,24 @@ def block_json(block: bytes) -> list[Any] | None:
 
 
 def _lone_data(event: bytes) -> bytes | None:
-    """The data of an event that is one `data:` line and its blank line, as vendors send nearly
-    all of them; None for any other shape (the line-by-line reading takes those)."""
-    if not event.startswith(b"data:") or event.find(b"\r") >= 0:
+    """The data of an event that is one `data:` line (after an `event:` line, or not) and its
+    blank line, as vendors send nearly all of them; None for any other shape (the line-by-line
+    reading takes those)."""
+    if event.startswith(b"data:"):
+        start = 0
+    elif event.startswith(b"event:"):  # Anthropic's and the Responses API's events
+        start = event.find(b"\n") + 1
+        if not start or not event.startswith(b"data:", start):
+            return None
+    else:
         return None
-    nl = event.find(b"\n")
+    if event.find(b"\r") >= 0:
+        return None
+    nl = event.find(b"\n", start)
     if nl < 0:
-        value = event[5:]
+        value = event[start + 5 :]
     elif event.count(b"\n", nl) == len(event) - nl:  # nothing but newlines after the line
-        value = event[5:nl]
+        value = event[start + 5 : nl]
     else:
         return None
     return value[1:] if value.startswith(b" ") else value
