@@ -144,6 +144,8 @@ class StreamTap:
 
     def flush(self) -> bytes:
         rest = self._splitter.flush()  # a last event with no closing blank line, as some recordings end
+        if not rest:  # as nearly always: and `in` on bytes is dear (see protocols.sse)
+            return b""
         if b"message_stop" in rest:
             self.done = True
         elif b'"usage"' in rest or b"event: error" in rest:
