@@ -57,7 +57,7 @@ class GatewayServer:
     ) -> None:
         # One unless a test is about workers (most check one process's state); None: serve's default.
         self.workers = workers
-        self.env = {**torouter_env(), **(env or {})}
+        self.extra_env = env or {}  # on top of the environment at each start
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "torouter.yaml"
@@ -89,7 +89,7 @@ class GatewayServer:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self.env,
+            env={**torouter_env(), **self.extra_env},
             cwd=self.workdir,
         )
         deadline = time.monotonic() + 30
