@@ -632,3 +632,37 @@ def test_a_block_decodes_as_its_events_one_by_one_even_past_an_error() -> None:
     expected = [e for event in stream for e in one_by_one.feed(event)]
     assert StreamDecoder().feed(b"".join(stream)) == expected
     assert not any(isinstance(e, hub.BlockDelta) and e.value == " after" for e in expected)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b'event: content_block_delta\ndata: {"index":0,"delta":{"type":"text_delta","text":" typeless"}}\n\n',
+        b"event: ping\ndata: [1]\n\n",
+        b"data: [DONE]\n\n",
+    ],
+    ids=["type-from-event-line", "not-an-object", "done"],
+)
+@pytest.mark.parametrize("at", [1, 3, 4])
+def test_a_block_with_an_odd_event_decodes_as_one_by_one(odd: bytes, at: int) -> None:
+    """An event the one-pass reading cannot take (no "type", not an object) sends it and the rest of
+    its block to the event-by-event reading; what comes out is what feeding them singly gives."""
+
+    def frame(kind: str, payload: dict) -> bytes:
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
+
+    stream = [
+        frame("message_start", {"message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 3}}}),
+        frame("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+        frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": " there"}}),
+        frame("content_block_stop", {"index": 0}),
+        frame("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
+        frame("message_stop", {}),
+    ]
+    stream.insert(at, odd)
+    one_by_one = StreamDecoder()
+    expected = [e for event in stream for e in one_by_one.feed(event)] + one_by_one.finish()
+    whole = StreamDecoder()
+    assert whole.feed(b"".join(stream)) + whole.finish() == expected
+    assert isinstance(expected[0], hub.MessageStart) and len(expected) >= 2

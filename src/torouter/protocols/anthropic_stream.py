@@ -8,6 +8,7 @@ message_delta before message_stop, and a message_start first.
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from typing import Any
@@ -113,15 +114,19 @@ class StreamDecoder:
         if not block:
             return out
         payloads = block_json(block)
-        if payloads is not None and all(
-            isinstance(p, dict) and isinstance(p.get("type"), str) and p["type"] for p in payloads
-        ):
-            for payload in payloads:  # the usual block: parsed in one go
-                self._payload(payload, payload["type"], out)
+        start = 0
+        if payloads is not None:  # the usual block: parsed in one go
+            for payload in payloads:
+                kind = payload.get("type") if isinstance(payload, dict) else None
+                if not (isinstance(kind, str) and kind):
+                    break  # from this event on, read one by one (as the first ones would read too)
+                self._payload(payload, kind, out)
+                start += 1
                 if self._done:
-                    break
-            return out
-        for event in split_events(block):
+                    return out
+            else:
+                return out
+        for event in itertools.islice(split_events(block), start, None):
             self._event(event, out)
             if self._done:
                 break
