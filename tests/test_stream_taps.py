@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 
 import orjson
 import pytest
@@ -18,6 +19,8 @@ from torouter.protocols.sse import (
     DONE,
     SSE_FIELDS,
     EventSplitter,
+    _event_data_lines,
+    _lone_data_lines,
     block_json,
     event_data,
     event_span,
@@ -306,6 +309,50 @@ def _marker_starts(buf: bytes) -> list[int]:
         out.append(pos)
         pos = buf.find(b"m", span_by_search(buf, pos)[1])
     return out
+
+
+# The reading block_json had before its two fast paths: one regex for the block's shape, one
+# for its data lines.
+_PLAIN_BLOCK = re.compile(rb"(?:(?:event:[^\n]*\n)?data:[^\n]*\n\n)+")
+_DATA_LINE = re.compile(rb"^data: ?([^\n]*)$", re.M)
+
+
+def data_lines_by_regex(block: bytes) -> list[bytes] | None:
+    return _DATA_LINE.findall(block) if _PLAIN_BLOCK.fullmatch(block) else None
+
+
+def test_data_line_blocks_read_as_the_regexes_read_them() -> None:
+    """Both fast paths give the data lines the two regexes gave, and answer where they answered."""
+    rng = random.Random(11)
+    datas = (b'{"n":1}', b"[DONE]", b"", b" {}", b"x\ny", b"a\n\ndata:b", b"data: c", b"event: d")
+    heads = (
+        b"data: ",
+        b"data: ",
+        b"data: ",
+        b"data:",
+        b"data:  ",
+        b"event: e\ndata: ",
+        b"event: e\ndata:",
+        b"event:\ndata: ",
+        b"event: e\nevent: f\ndata: ",
+        b"id: 1\ndata: ",
+        b": c\ndata: ",
+        b"x",
+    )
+    ends = (b"\n\n", b"\n\n", b"\n\n", b"\n", b"\n\n\n", b"", b"\n \n")
+    counts = {"lone": 0, "event": 0}
+    for _ in range(30_000):
+        block = b"".join(
+            rng.choice(heads) + rng.choice(datas) + rng.choice(ends) for _ in range(rng.randrange(1, 6))
+        )
+        expected = data_lines_by_regex(block)
+        lone = _lone_data_lines(block)
+        if lone is not None:
+            counts["lone"] += 1
+            assert lone == expected, block
+        assert _event_data_lines(block) == expected, block
+        counts["event"] += expected is not None
+    assert counts["lone"] > 500 and counts["event"] > 1_500, counts
 
 
 def test_block_json_reads_each_event_as_the_event_by_event_reading_does() -> None:
