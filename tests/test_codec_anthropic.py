@@ -613,16 +613,22 @@ def test_text_delta_frames_match_frames_serialised_whole() -> None:
         encoder.encode(hub.BlockStop(index))
 
 
+def frame(kind: str, payload: dict) -> bytes:
+    """One Anthropic event, as the API writes it."""
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
+
+
+OPENING = [  # a stream's first events, up to its first text
+    frame("message_start", {"message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 3}}}),
+    frame("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+]
+
+
 def test_a_block_decodes_as_its_events_one_by_one_even_past_an_error() -> None:
     """Nothing after an error event or message_stop is decoded, however the events are grouped."""
-
-    def frame(kind: str, payload: dict) -> bytes:
-        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
-
     stream = [
-        frame("message_start", {"message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 3}}}),
-        frame("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
-        frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+        *OPENING,
         frame("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}),
         frame("content_block_start", {"index": 1, "content_block": {"type": "text", "text": ""}}),
         frame("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": " after"}}),
@@ -647,14 +653,8 @@ def test_a_block_decodes_as_its_events_one_by_one_even_past_an_error() -> None:
 def test_a_block_with_an_odd_event_decodes_as_one_by_one(odd: bytes, at: int) -> None:
     """An event the one-pass reading cannot take (no "type", not an object) sends it and the rest of
     its block to the event-by-event reading; what comes out is what feeding them singly gives."""
-
-    def frame(kind: str, payload: dict) -> bytes:
-        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
-
     stream = [
-        frame("message_start", {"message": {"id": "msg_1", "model": "m", "usage": {"input_tokens": 3}}}),
-        frame("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
-        frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+        *OPENING,
         frame("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": " there"}}),
         frame("content_block_stop", {"index": 0}),
         frame("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
