@@ -202,9 +202,8 @@ async def relay_stream(
                     await send({"type": "http.response.body", "body": out, "more_body": True})
                 if (guard is not None and guard.broken) or getattr(tap, "broken", False):
                     raise Malformed
-                if getattr(
-                    tap, "ended", False
-                ):  # a translated stream ended with an error: nothing more is read
+                # A translated stream that ended with an error: nothing more is read.
+                if getattr(tap, "ended", False):
                     resp.close()
                     break
                 idle.reading = loop.time()
