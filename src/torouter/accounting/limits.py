@@ -154,7 +154,9 @@ class Window:
 
     # `total` is the sum of the buckets stamped after `at - WINDOW`, kept up to date by add and
     # take_back, so that used() (on every admission) only drops the seconds that left the window.
-    __slots__ = ("at", "counts", "low", "negative", "stamps", "total")
+    # `oldest` is what used(at) last answered for the oldest second, while nothing since has
+    # changed it: every admission within a second (most of them, under load) then skips the search.
+    __slots__ = ("at", "counts", "low", "negative", "oldest", "stamps", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * WINDOW
@@ -164,9 +166,14 @@ class Window:
         self.negative = False  # once a count may be below zero, a zero total no longer means empty
         # No bucket stamped before `low` holds a count: the search for the oldest starts there.
         self.low = 0
+        self.oldest: int | None = None
 
     def used(self, sec: int) -> tuple[int, int]:
         """(the sum, the oldest second still counted)."""
+        if sec == self.at:
+            oldest = self.oldest
+            if oldest is not None:
+                return self.total, oldest
         counts, stamps, total = self.counts, self.stamps, self.total
         step = sec - self.at
         if step:
@@ -182,24 +189,38 @@ class Window:
                     self.low = -WINDOW  # buckets from before `low` may count again
             self.total, self.at = total, sec
         if not total and not self.negative:
+            self.oldest = sec
             return 0, sec  # an idle key: skip the scan
         # A live bucket's stamp is congruent to its index, so checking second by second from the
         # window's start (or from `low`, when later) finds the oldest.
         for t in range(max(sec - WINDOW + 1, self.low), sec):
             i = t % WINDOW
             if counts[i] and stamps[i] == t:
-                self.low = t
+                self.low = self.oldest = t
                 return total, t
+        self.oldest = sec
         return total, sec
 
     def add(self, sec: int, n: int) -> None:
         i = sec % WINDOW
+        if sec == self.at and self.stamps[i] == sec:
+            # This second's bucket, already started: as every admission but a second's first.
+            self.counts[i] += n
+            self.total += n
+            if n < 0:
+                self.negative = True
+                self.oldest = None
+            return
+        # A positive count at `at` or later cannot be older than what used(at) found.
+        if n < 0 or sec < self.at or self.negative:
+            self.oldest = None
         if sec < self.low:
             self.low = sec
         start = self.at - WINDOW
         if self.stamps[i] != sec:
             if self.stamps[i] > start:
                 self.total -= self.counts[i]
+                self.oldest = None  # a bucket of the window now holds a newer second
             self.stamps[i], self.counts[i] = sec, 0
         self.counts[i] += n
         if sec > start:
@@ -214,6 +235,8 @@ class Window:
             count = self.counts[i]
             left = max(0, count - n)
             self.counts[i] = left
+            if not left:  # the oldest bucket may be the one emptied
+                self.oldest = None
             if sec > self.at - WINDOW:
                 self.total += left - count
 
@@ -248,6 +271,7 @@ class MemoryLimits:
         sec = int(now)
         views: list[tuple[int, int, int, int]] = []
         periods: list[int] = []
+        found: list[tuple[Window | None, Window | None, _Budget | None]] = []  # for the second pass
         leased = False
         for rule in rules:
             scope = rule.scope
@@ -261,14 +285,17 @@ class MemoryLimits:
                     if len(leases) >= rule.concurrency:
                         return Verdict(refusal=Refusal("concurrency", rule, rule.concurrency, len(leases)))
             rq_used = rq_old = tk_used = tk_old = 0
+            requests = tokens_window = budget = None
             if rule.rpm:
-                rq_used, rq_old = window_of(self.requests, scope).used(sec)
+                requests = window_of(self.requests, scope)
+                rq_used, rq_old = requests.used(sec)
                 if rq_used >= rule.rpm:
                     return Verdict(
                         refusal=Refusal("requests", rule, rule.rpm, rq_used, rq_old + WINDOW - sec)
                     )
             if rule.tpm:
-                tk_used, tk_old = window_of(self.tokens, scope).used(sec)
+                tokens_window = window_of(self.tokens, scope)
+                tk_used, tk_old = tokens_window.used(sec)
                 if tk_used + tokens > rule.tpm:
                     wait = tk_old + WINDOW - sec if tk_used else WINDOW
                     return Verdict(refusal=Refusal("tokens", rule, rule.tpm, tk_used, wait))
@@ -285,17 +312,17 @@ class MemoryLimits:
                         )
                     )
             views.append((rq_used, rq_old, tk_used, tk_old))
+            found.append((requests, tokens_window, budget))
         lease = new_lease() if leased else ""  # only concurrency caps hold a lease
-        for rule, start in zip(rules, periods, strict=True):
-            scope = rule.scope
-            if rule.concurrency:
-                self.inflight[scope][lease] = now + LEASE_TTL
-            if rule.rpm:
-                self.requests[scope].add(sec, 1)
-            if rule.tpm and tokens:
-                self.tokens[scope].add(sec, tokens)
-            if rule.budget is not None:
-                self.budgets[(scope, start)].reserved += cost
+        for rule, (requests, tokens_window, budget) in zip(rules, found, strict=True):
+            if leased and rule.concurrency:
+                self.inflight[rule.scope][lease] = now + LEASE_TTL
+            if requests is not None:
+                requests.add(sec, 1)
+            if tokens_window is not None and tokens:
+                tokens_window.add(sec, tokens)
+            if budget is not None:
+                budget.reserved += cost
         held = Held(rules, tokens, cost, lease, sec, tuple(periods), meter_of(rules, views, sec))
         return Verdict(held=held)
 
@@ -314,7 +341,9 @@ class MemoryLimits:
                 if tokens:
                     window.add(sec, tokens)
             if rule.budget is not None:
-                budget = self.budgets.setdefault((scope, start), _Budget())
+                budget = self.budgets.get((scope, start))
+                if budget is None:  # not setdefault(): that builds a _Budget on every call
+                    budget = self.budgets[(scope, start)] = _Budget()
                 budget.reserved = max(0.0, budget.reserved - held.cost)
                 budget.spent += cost
 
