@@ -404,3 +404,87 @@ def test_observing_a_batch_counts_as_observing_each_value() -> None:
     seen: list[float] = []
     observe_all(SimpleNamespace(observe=seen.append), [0.5, 2.0])  # a client without those counters
     assert seen == [0.5, 2.0]
+
+
+def _metric_samples(m: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    families = (m.requests, m.duration, m.ttft, m.tokens, m.cost, m.upstream_errors)
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in families
+        for metric in family.collect()
+        for s in metric.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def test_a_drained_batch_counts_as_counting_each_call_alone() -> None:
+    """The drain reads a batch column by column; each call counted on its own must give the same."""
+    import random
+
+    from torouter.accounting.usage import Usage, usage_row
+    from torouter.metrics import Metrics, upstream_failures
+
+    rng = random.Random(11)
+    failed_over = [
+        {"account": "a1", "status": 503, "error": None},
+        {"account": "a2", "status": 200, "error": None},
+    ]
+
+    def row() -> dict[str, Any]:
+        stream = rng.random() < 0.5
+        status = rng.choice((200, 200, 200, 400, 429, 500, 502))
+        usage = Usage(*(rng.choice((0, rng.randint(1, 5000))) for _ in range(6))) if status < 400 else None
+        return usage_row(
+            request_id="r",
+            created_at=0.0,
+            key_id=1,
+            key_name="k",
+            group_name="g",
+            account_name=rng.choice(("a1", "a2", "")),
+            surface=rng.choice(("openai", "anthropic")),
+            platform=rng.choice(("openai", "anthropic")),
+            endpoint="/v1/x",
+            model=rng.choice(("m1", "m2")),
+            upstream_model="m",
+            stream=stream,
+            status_code=status,
+            usage=usage,
+            latency_ms=rng.choice((rng.uniform(0, 400_000), 5.0, 1000.0)),
+            ttft_ms=rng.choice((None, rng.uniform(0, 5000))),  # counted for streams only
+            attempts=1,
+            error=rng.choice((None, "upstream_timeout", "upstream_auth_failed")) if status >= 400 else None,
+            attempt_log=failed_over if rng.random() < 0.1 else None,
+            cost_usd=rng.choice((0.0, rng.uniform(0, 2))),
+        )
+
+    gw = SimpleNamespace()
+    batched, alone = Metrics(gw), Metrics(gw)  # type: ignore[arg-type]
+    for size in (1, 7, 20, 300):  # a single series, and several
+        rows = [row() for _ in range(size)]
+        if size in (7, 20):
+            for r in rows:
+                r.update(surface="openai", platform="openai", model="m1")
+        if size == 20:  # all served, some after failing over
+            for i, r in enumerate(rows):
+                r.update(status_code=200, error=None, attempt_log=failed_over if i % 3 else None)
+        for r in rows:
+            batched.observe_call(r)
+            labels = (r["surface"], r["platform"], r["model"])
+            alone.requests.labels(*labels, str(r["status_code"])).inc()
+            alone.duration.labels(*labels).observe(r["latency_ms"] / 1000)
+            if r["stream"] and r["ttft_ms"] is not None:
+                alone.ttft.labels(*labels).observe(r["ttft_ms"] / 1000)
+            for kind, name in TOKEN_TYPES.items():
+                if r[name]:
+                    alone.tokens.labels(*labels, kind).inc(r[name])
+            if r["cost_usd"] > 0:
+                alone.cost.labels(r["platform"], r["model"]).inc(r["cost_usd"])
+            for failure in upstream_failures(r):
+                alone.upstream_errors.labels(*failure).inc()
+        batched.drain()
+    got, want = _metric_samples(batched), _metric_samples(alone)
+    assert got.keys() == want.keys()
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value), name
+    assert any(name[0] == "torouter_upstream_errors_total" for name in want)
+    assert any(name[0] == "torouter_time_to_first_token_seconds_count" and v for name, v in want.items())
