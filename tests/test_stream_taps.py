@@ -477,3 +477,81 @@ def test_a_tap_told_no_error_is_there_reads_the_same_as_one_that_searches(points
             assert out_told == out_searching and b"".join(out_told)
             assert (told.usage, told.error, told.done) == (searching.usage, searching.error, searching.done)
             assert (told.error is not None) == (error in data)
+
+
+def _random_usage(rng: random.Random, names: tuple[str, ...]) -> dict[str, int | None]:
+    return {n: rng.choice((None, 0, rng.randint(1, 90_000))) for n in names if rng.random() < 0.8}
+
+
+def _openai_stream(rng: random.Random) -> bytes:
+    """Chunks as OpenAI and compatible servers send them: usage null on each, in every chunk
+    (continuous usage), nested where it is no usage of the call, or only in the last."""
+    spaces = rng.random() < 0.5
+    events = []
+    for i in range(rng.randint(1, 12)):
+        chunk: dict[str, object] = {
+            "id": "c",
+            "choices": [{"index": 0, "delta": {"content": rng.choice(("a", "usage", '"usage":{'))}}],
+        }
+        roll = rng.random()
+        if roll < 0.3:
+            chunk["usage"] = None
+        elif roll < 0.6:
+            chunk["usage"] = {"prompt_tokens": rng.randint(1, 99), "completion_tokens": i}
+        elif roll < 0.7:
+            chunk["choices"][0]["delta"]["usage"] = {"prompt_tokens": 7}  # type: ignore[index]
+        elif roll < 0.75:
+            chunk["usage"] = {}
+        events.append(chunk)
+    if rng.random() < 0.7:
+        events.append({"id": "c", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 9}})
+    dump = (lambda c: json.dumps(c).encode()) if spaces else orjson.dumps
+    return b"".join(b"data: " + dump(c) + b"\n\n" for c in events) + b"data: [DONE]\n\n"
+
+
+def _anthropic_stream(rng: random.Random) -> bytes:
+    fields = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    start = {"type": "message_start", "message": {"id": "m", "usage": _random_usage(rng, fields)}}
+    events = [("message_start", start)]
+    for _ in range(rng.randint(0, 10)):
+        text = rng.choice(("a", "usage", '"usage"', '{"usage": 1}'))
+        if rng.random() < 0.2:
+            events.append(("ping", {"type": "ping"}))
+        events.append(("content_block_delta", {"type": "content_block_delta", "delta": {"text": text}}))
+    if rng.random() < 0.8:
+        events.append(("message_delta", {"type": "message_delta", "usage": _random_usage(rng, fields)}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    return b"".join(b"event: " + n.encode() + b"\ndata: " + orjson.dumps(d) + b"\n\n" for n, d in events)
+
+
+def test_taps_read_the_usage_that_reading_every_event_gives() -> None:
+    """The taps search a block for its first and last usage only (Anthropic) or from its end
+    (OpenAI, when nothing is hidden); reading every event in order must give the same usage."""
+    rng = random.Random(31)
+    for _ in range(3000):
+        stream = _openai_stream(rng)
+        want = None
+        for event in split_events(stream):
+            data = event_data(event)
+            chunk = orjson.loads(data) if data and data != b"[DONE]" else None
+            if isinstance(chunk, dict) and openai_chat.usage_from(chunk.get("usage")) is not None:
+                want = openai_chat.usage_from(chunk["usage"])
+        points = [rng.randint(0, len(stream)) for _ in range(rng.randint(0, 6))]
+        for hide in (False, True):
+            tap = openai_chat.StreamTap(hide_usage_chunk=hide)
+            out = b"".join(tap.feed(c) for c in cut(stream, points)) + tap.flush()
+            assert tap.usage == want, stream
+            assert hide or out == stream
+
+        stream = _anthropic_stream(rng)
+        raw: dict[str, object] = {}
+        for event in split_events(stream):
+            payload = orjson.loads(event_data(event) or b"{}")
+            if payload["type"] == "message_start":
+                raw.update(payload["message"]["usage"])
+            elif payload["type"] == "message_delta":
+                raw.update({k: v for k, v in payload["usage"].items() if v is not None})
+        points = [rng.randint(0, len(stream)) for _ in range(rng.randint(0, 6))]
+        tap = anthropic_messages.StreamTap()
+        assert b"".join(tap.feed(c) for c in cut(stream, points)) + tap.flush() == stream
+        assert tap.usage == (anthropic_messages.usage_from(raw) if raw else None), stream

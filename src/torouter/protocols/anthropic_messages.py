@@ -9,7 +9,7 @@ import orjson
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
 from torouter.protocols.checks import mistyped
-from torouter.protocols.sse import EventSplitter, event_data, event_json, events_with
+from torouter.protocols.sse import EventSplitter, event_data, event_json, event_span, events_with
 
 # kind -> Anthropic error `type`
 _TYPES = {
@@ -132,8 +132,17 @@ class StreamTap:
     def feed(self, chunk: bytes, errors: bool = True) -> bytes:
         block = self._splitter.take(chunk)
         if block:
-            # Only message_start, message_delta and errors carry what the tap needs: find them by search.
-            spans = events_with(block, b'"usage"')
+            # Only message_start, message_delta and errors carry what the tap needs: find them by
+            # search. message_start comes first and message_delta last, with nothing but message_stop
+            # after it: the first and the last `"usage"` of a block, not the content between.
+            spans = []
+            first = block.find(b'"usage"')
+            if first >= 0:
+                crlf = block.find(b"\r") >= 0
+                spans.append(event_span(block, first, crlf))
+                last = block.rfind(b'"usage"')
+                if last >= spans[0][1]:
+                    spans.append(event_span(block, last, crlf))
             if errors:
                 spans += events_with(block, b"event: error")
             for a, b in sorted(set(spans)):

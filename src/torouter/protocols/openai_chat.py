@@ -9,7 +9,7 @@ import orjson
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
 from torouter.protocols.checks import mistyped
-from torouter.protocols.sse import EventSplitter, event_data, events_with
+from torouter.protocols.sse import EventSplitter, event_data, event_span, events_with, last_marked
 
 # kind -> OpenAI error `type`
 _TYPES = {
@@ -191,7 +191,11 @@ class StreamTap:
             if block.rfind(b"[DONE]") >= 0:  # from the end, where it is: not a scan of the block
                 self.done = True
             # Find the few events worth parsing by search; most blocks hold only content deltas.
-            spans = events_with(block, b'"usage":', (b"{", b" {"))
+            if self._hide_usage_chunk:
+                spans = events_with(block, b'"usage":', (b"{", b" {"))
+            else:
+                spans = []
+                self._read_last_usage(block)
             if errors:
                 spans += events_with(block, b'"error"')
             if spans:
@@ -209,6 +213,19 @@ class StreamTap:
     def flush(self) -> bytes:
         rest = self._splitter.flush()
         return rest if self._hide_usage_chunk and rest.strip() else b""
+
+    def _read_last_usage(self, block: bytes) -> None:
+        """Usage is cumulative, so the last chunk that reports it is the one that counts: search
+        from the end (where the usage chunk is) and stop at the first event that has it. Only
+        when usage chunks are hidden must each of them be found."""
+        end, crlf = len(block), block.find(b"\r") >= 0
+        while (pos := last_marked(block, b'"usage":', (b"{", b" {"), end)) >= 0:
+            start, stop = event_span(block, pos, crlf)
+            before = self.usage
+            self._inspect(block[start:stop])
+            if self.usage is not before:
+                return
+            end = start
 
     def _inspect(self, event: bytes) -> bool:
         """Reads one event; False means: hold it back from the client."""

@@ -111,6 +111,15 @@ def events_with(block: bytes, marker: bytes, followed_by: tuple[bytes, ...] = ()
     return spans
 
 
+def last_marked(block: bytes, marker: bytes, followed_by: tuple[bytes, ...], end: int) -> int:
+    """Where the last `marker` (followed by one of `followed_by`) before `end` starts, or -1:
+    searched from the end, so a block whose last such event is near its end is not scanned."""
+    pos = block.rfind(marker, 0, end)
+    while pos >= 0 and not block.startswith(followed_by, pos + len(marker)):
+        pos = block.rfind(marker, 0, pos)
+    return pos
+
+
 # One event with one data line (an `event:` line first or not), as every vendor sends them:
 # what comes before the data, and the data.
 _EVENT = re.compile(rb"((?:event:[^\n]*\n)?data: ?)([^\n]*)\n\n")
