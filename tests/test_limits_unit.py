@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from torouter.accounting.gate import meter_headers
-from torouter.accounting.limits import WINDOW, MemoryLimits, Meter, Rule, Window, period_end, period_start
+from torouter.accounting.limits import WINDOW, MemoryLimits, Meter, Rule, Window, meter_of, period_end, period_start
 
 
 def ts(text: str) -> float:
@@ -151,10 +151,19 @@ def test_a_windows_running_total_matches_summing_every_bucket() -> None:
             n = rng.choice((0, 1, 1, 1, rng.randint(2, 5000)))
             for window in (ref, w, lazy_ref, lazy):
                 window.add(sec, n)
-        elif op < 0.85:
+        elif op < 0.7:
             at, n = sec - rng.randint(0, 90), rng.randint(0, 5000)  # sometimes a bucket reused since
             for window in (ref, w, lazy_ref, lazy):
                 window.take_back(at, n)
+        elif op < 0.85:  # a call settling: its reservation replaced by what it used
+            at = sec - rng.choice((0, 0, 0, 1, rng.randint(2, 90)))
+            reserved, actual = rng.randint(0, 5000), rng.choice((0, rng.randint(1, 5000), -rng.randint(1, 9)))
+            for window in (w, lazy):
+                window.settle(at, reserved, sec, actual)
+            for window in (ref, lazy_ref):
+                window.take_back(at, reserved)
+                if actual:
+                    window.add(sec, actual)
         else:
             ask = sec + rng.randint(-70, 70)
             assert w.used(ask) == ref.used(ask), (step, ask)
@@ -209,3 +218,35 @@ def test_openai_reset_headers_say_how_long_in_go_s_duration_format(reset: float,
             b"100",
             b"7",
         )
+
+
+def test_an_admissions_meter_is_the_tightest_rules_counts() -> None:
+    """admit_now works the meter out as it checks the rules: it must be meter_of's, from the
+    counts each rule's windows held just before the call."""
+    rng = random.Random(5)
+    limits = MemoryLimits()
+    rules = [
+        # Small caps, so that two rules often leave as much: the first of them is the meter's.
+        Rule("key:1", rpm=30, tpm=7_100, budget=1e9),
+        Rule("group:1", rpm=25, tpm=0),
+        Rule("group:2", rpm=0, tpm=7_000, concurrency=50),
+        Rule("key:2", concurrency=3),
+    ]
+    asyncio.run(limits.load_spend(rules[0], 0, 0.0))
+    now, admitted, compared = 1_700_000_000.0, [], 0
+    for _ in range(3000):
+        now += rng.choice((0.0, 0.01, 0.3, 1.0, 7.0))
+        chosen = tuple(rng.sample(rules, rng.randint(1, 3)))
+        sec, tokens = int(now), rng.choice((0, 100, 200))
+        views = [
+            (*limits.requests.get(r.scope, Window()).used(sec), *limits.tokens.get(r.scope, Window()).used(sec))
+            for r in chosen
+        ]
+        verdict = limits.admit_now(chosen, tokens, 0.01, now)
+        if verdict.held is not None:
+            assert verdict.held.meter == meter_of(chosen, views, sec)
+            compared += 1
+            admitted.append(verdict.held)
+        if admitted and rng.random() < 0.6:
+            limits.settle_now(admitted.pop(rng.randrange(len(admitted))), rng.choice((0, 100, 300)), 0.01, now)
+    assert compared > 500

@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 WINDOW = 60
 LEASE_TTL = 900.0  # a concurrency slot a crashed replica held frees itself after this long
@@ -97,6 +97,8 @@ class Held:
     periods: tuple[int, ...]  # each rule's budget period start at admission
     meter: Meter | None = None
     settled: bool = False
+    # The counters each rule took from, for settling (MemoryLimits; None for other backends).
+    counters: list[tuple[Any, Any, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -228,6 +230,21 @@ class Window:
         if n < 0:
             self.negative = True
 
+    def settle(self, admitted: int, reserved: int, sec: int, actual: int) -> None:
+        """take_back(admitted, reserved), then add(sec, actual): a call's reservation replaced by
+        what it used. Within the second it was admitted in, one change to one bucket."""
+        i = sec % WINDOW
+        if admitted == sec == self.at and actual >= 0 and self.stamps[i] == sec:
+            count = self.counts[i]
+            # This bucket is at `at`, so no change to it can move the oldest used(at) finds.
+            left = count - reserved if count > reserved else 0
+            self.counts[i] = left + actual
+            self.total += left + actual - count
+            return
+        self.take_back(admitted, reserved)
+        if actual:
+            self.add(sec, actual)
+
     def take_back(self, sec: int, n: int) -> None:
         """Remove what was added at `sec`, if that bucket still counts."""
         i = sec % WINDOW
@@ -267,12 +284,19 @@ class MemoryLimits:
         return self.admit_now(rules, tokens, cost, now)
 
     def admit_now(self, rules: tuple[Rule, ...], tokens: int, cost: float, now: float) -> Verdict:
-        """admit() without a coroutine: the gate calls this directly, on every limited call."""
+        """admit() without a coroutine: the gate calls this directly, on every limited call.
+
+        One pass checks every rule and works out the meter (as meter_of would); a second takes
+        the call, only once every rule has let it through. What each rule's counters are is
+        kept in the Held, so that settling looks nothing up again.
+        """
         sec = int(now)
-        views: list[tuple[int, int, int, int]] = []
         periods: list[int] = []
-        found: list[tuple[Window | None, Window | None, _Budget | None]] = []  # for the second pass
+        found: list[tuple[Window | None, Window | None, _Budget | None]] = []
         leased = False
+        rq_best = tk_best = -1  # the fewest requests and tokens left under any rule, once known
+        rq_limit = tk_limit = 0
+        rq_reset = tk_reset = 0.0
         for rule in rules:
             scope = rule.scope
             if rule.concurrency:
@@ -284,21 +308,26 @@ class MemoryLimits:
                             del leases[lease]  # held by a call that never settled
                     if len(leases) >= rule.concurrency:
                         return Verdict(refusal=Refusal("concurrency", rule, rule.concurrency, len(leases)))
-            rq_used = rq_old = tk_used = tk_old = 0
             requests = tokens_window = budget = None
             if rule.rpm:
-                requests = window_of(self.requests, scope)
-                rq_used, rq_old = requests.used(sec)
-                if rq_used >= rule.rpm:
-                    return Verdict(
-                        refusal=Refusal("requests", rule, rule.rpm, rq_used, rq_old + WINDOW - sec)
-                    )
+                requests = self.requests.get(scope) or window_of(self.requests, scope)
+                used, oldest = requests.used(sec)
+                if used >= rule.rpm:
+                    return Verdict(refusal=Refusal("requests", rule, rule.rpm, used, oldest + WINDOW - sec))
+                left = max(0, rule.rpm - used - 1)
+                if rq_best < 0 or left < rq_best:
+                    rq_best, rq_limit = left, rule.rpm
+                    rq_reset = max(0, oldest + WINDOW - sec) if used else WINDOW
             if rule.tpm:
-                tokens_window = window_of(self.tokens, scope)
-                tk_used, tk_old = tokens_window.used(sec)
-                if tk_used + tokens > rule.tpm:
-                    wait = tk_old + WINDOW - sec if tk_used else WINDOW
-                    return Verdict(refusal=Refusal("tokens", rule, rule.tpm, tk_used, wait))
+                tokens_window = self.tokens.get(scope) or window_of(self.tokens, scope)
+                used, oldest = tokens_window.used(sec)
+                if used + tokens > rule.tpm:
+                    wait = oldest + WINDOW - sec if used else WINDOW
+                    return Verdict(refusal=Refusal("tokens", rule, rule.tpm, used, wait))
+                left = max(0, rule.tpm - used)
+                if tk_best < 0 or left < tk_best:
+                    tk_best, tk_limit = left, rule.tpm
+                    tk_reset = max(0, oldest + WINDOW - sec) if used else 0
             start = 0 if rule.period is None else period_start(rule.period, now)
             periods.append(start)
             if rule.budget is not None:
@@ -311,7 +340,6 @@ class MemoryLimits:
                             "budget", rule, rule.budget, budget.spent, period_end(rule.period, start) - now
                         )
                     )
-            views.append((rq_used, rq_old, tk_used, tk_old))
             found.append((requests, tokens_window, budget))
         lease = new_lease() if leased else ""  # only concurrency caps hold a lease
         for rule, (requests, tokens_window, budget) in zip(rules, found, strict=True):
@@ -323,7 +351,11 @@ class MemoryLimits:
                 tokens_window.add(sec, tokens)
             if budget is not None:
                 budget.reserved += cost
-        held = Held(rules, tokens, cost, lease, sec, tuple(periods), meter_of(rules, views, sec))
+        meter = None
+        if rq_best >= 0 or tk_best >= 0:
+            meter = Meter(rq_limit, max(rq_best, 0), rq_reset, tk_limit, max(tk_best, 0), tk_reset)
+        held = Held(rules, tokens, cost, lease, sec, tuple(periods), meter)
+        held.counters = found
         return Verdict(held=held)
 
     async def settle(self, held: Held, tokens: int, cost: float, now: float) -> None:
@@ -331,19 +363,22 @@ class MemoryLimits:
 
     def settle_now(self, held: Held, tokens: int, cost: float, now: float) -> None:
         sec = int(now)
-        for rule, start in zip(held.rules, held.periods, strict=True):
-            scope = rule.scope
+        found = held.counters
+        if found is None:  # not admitted here: look its counters up
+            found = [
+                (None, self.tokens.get(rule.scope), self.budgets.get((rule.scope, start)))
+                for rule, start in zip(held.rules, held.periods, strict=True)
+            ]
+        for rule, start, (_, tokens_window, budget) in zip(held.rules, held.periods, found, strict=True):
             if rule.concurrency:
-                self.inflight.get(scope, {}).pop(held.lease, None)
+                self.inflight.get(rule.scope, {}).pop(held.lease, None)
             if rule.tpm:
-                window = window_of(self.tokens, scope)
-                window.take_back(held.admitted, held.tokens)
-                if tokens:
-                    window.add(sec, tokens)
+                if tokens_window is None:
+                    tokens_window = window_of(self.tokens, rule.scope)
+                tokens_window.settle(held.admitted, held.tokens, sec, tokens)
             if rule.budget is not None:
-                budget = self.budgets.get((scope, start))
-                if budget is None:  # not setdefault(): that builds a _Budget on every call
-                    budget = self.budgets[(scope, start)] = _Budget()
+                if budget is None:
+                    budget = self.budgets[(rule.scope, start)] = _Budget()
                 budget.reserved = max(0.0, budget.reserved - held.cost)
                 budget.spent += cost
 
