@@ -10,7 +10,16 @@ from datetime import UTC, datetime
 import pytest
 
 from torouter.accounting.gate import meter_headers
-from torouter.accounting.limits import WINDOW, MemoryLimits, Meter, Rule, Window, meter_of, period_end, period_start
+from torouter.accounting.limits import (
+    WINDOW,
+    MemoryLimits,
+    Meter,
+    Rule,
+    Window,
+    meter_of,
+    period_end,
+    period_start,
+)
 
 
 def ts(text: str) -> float:
@@ -239,7 +248,10 @@ def test_an_admissions_meter_is_the_tightest_rules_counts() -> None:
         chosen = tuple(rng.sample(rules, rng.randint(1, 3)))
         sec, tokens = int(now), rng.choice((0, 100, 200))
         views = [
-            (*limits.requests.get(r.scope, Window()).used(sec), *limits.tokens.get(r.scope, Window()).used(sec))
+            (
+                *limits.requests.get(r.scope, Window()).used(sec),
+                *limits.tokens.get(r.scope, Window()).used(sec),
+            )
             for r in chosen
         ]
         verdict = limits.admit_now(chosen, tokens, 0.01, now)
@@ -248,5 +260,7 @@ def test_an_admissions_meter_is_the_tightest_rules_counts() -> None:
             compared += 1
             admitted.append(verdict.held)
         if admitted and rng.random() < 0.6:
-            limits.settle_now(admitted.pop(rng.randrange(len(admitted))), rng.choice((0, 100, 300)), 0.01, now)
+            limits.settle_now(
+                admitted.pop(rng.randrange(len(admitted))), rng.choice((0, 100, 300)), 0.01, now
+            )
     assert compared > 500
