@@ -6,6 +6,7 @@ import asyncio
 import calendar
 import random
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -264,3 +265,23 @@ def test_an_admissions_meter_is_the_tightest_rules_counts() -> None:
                 admitted.pop(rng.randrange(len(admitted))), rng.choice((0, 100, 300)), 0.01, now
             )
     assert compared > 500
+
+
+def test_the_gates_admission_without_a_coroutine_defers_only_what_it_cannot_decide() -> None:
+    from torouter.accounting.gate import Gate
+    from torouter.errors import GatewayError
+
+    async def story() -> None:
+        gate = Gate(MemoryLimits(), None)  # type: ignore[arg-type]  # no store: nothing spent yet
+        rules = (Rule("key:9", rpm=2, budget=5.0),)
+        assert gate.admit_now(rules, 10, 0.1) is None  # the budget's spend is not loaded yet
+        first = await gate.admit(rules, 10, 0.1)  # reads it, then takes the call
+        second = gate.admit_now(rules, 10, 0.1)
+        assert second is not None and second.meter is not None
+        assert (first.meter and first.meter.requests_remaining, second.meter.requests_remaining) == (1, 0)
+        with pytest.raises(GatewayError) as refused:
+            gate.admit_now(rules, 10, 0.1)
+        assert refused.value.code == "rate_limit_exceeded"
+        assert Gate(SimpleNamespace(), None).admit_now(rules, 10, 0.1) is None  # type: ignore[arg-type]
+
+    asyncio.run(story())

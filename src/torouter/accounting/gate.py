@@ -188,6 +188,23 @@ class Gate:
         self._names[f"group:{key.group.id}"] = ("group_name", key.group.name)
         return rules
 
+    def admit_now(self, rules: tuple[Rule, ...], tokens: int, cost: float) -> Held | None:
+        """admit() without a coroutine, for in-process limits whose budgets are loaded: the held
+        call, or the error raised. None: only admit() can tell (another backend, or a budget's
+        spend still to be read)."""
+        memory = self._memory
+        if memory is None:
+            return None
+        now = time.time()
+        verdict = memory.admit_now(rules, tokens, cost, now)
+        if verdict.held is not None:
+            return verdict.held
+        refusal = verdict.refusal
+        assert refusal is not None
+        if refusal.kind == "missing":
+            return None  # nothing was taken: admit() reads the spend and asks again
+        raise refusal_error(refusal, tokens, now)
+
     async def admit(self, rules: tuple[Rule, ...], tokens: int, cost: float) -> Held:
         """Take the call or raise the error to answer it with; loads a budget's spend on first use."""
         memory = self._memory

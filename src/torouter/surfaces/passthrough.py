@@ -68,7 +68,8 @@ async def open_upstream(
                 build = first_built(build, accounts)
                 tokens, cost = estimate_reservation(call, build, accounts, target)
                 if rules:
-                    call.held = await gw.gate.admit(rules, tokens, cost)
+                    held = gw.gate.admit_now(rules, tokens, cost)
+                    call.held = held if held is not None else await gw.gate.admit(rules, tokens, cost)
         candidates = order_candidates(accounts, health=gw.health)
         if call.session is not None and key is not None and len(candidates) > 1:
             # A pinned account that is still usable goes first: the conversation's cache lives there.
