@@ -301,15 +301,19 @@ async def read_head(resp: aiohttp.ClientResponse, expect: Expect) -> tuple[bytes
         if not chunk:
             break
         head += chunk
-    start = head.lstrip()
+    # Not a copy of the whole head (often the whole stream) when it starts as it should.
+    start = head.lstrip() if head[:1].isspace() else head
     if expect == "array":
         if not start.startswith((b"[", b"{")):
             raise Unreadable("not a JSON array")
         return head, None
     # The first whole event is parsed (once per call); the relay's guard checks the rest by shape.
     lf = head.find(b"\n\n")
-    crlf = head.find(b"\r\n\r\n") if head.find(b"\r") >= 0 else -1  # a whole-body scan when absent
-    end = min((e for e in (lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0) if e), default=0)
+    end = lf + 2 if lf >= 0 else 0
+    if head.find(b"\r") >= 0:  # else a CRLF search would scan the whole head for nothing
+        crlf = head.find(b"\r\n\r\n")
+        if crlf >= 0 and (not end or crlf + 4 < end):
+            end = crlf + 4
     if end:
         bad = not well_formed(head[:end])  # exactly the first event
     elif len(head) >= HEAD_LIMIT:  # a huge first event, still coming: judge its first line
