@@ -11,9 +11,11 @@ def mistyped(body: dict[str, Any], table: FieldTypes) -> tuple[str, str, Any] | 
     """The first field whose value has the wrong JSON type: (name, what it should be, value)."""
     # A body names a few of the table's fields: look at those, and walk the table in its own
     # order (which decides what is reported first) only when one is wrong.
+    # JSON values are of exactly these types: a value of one of its field's types is right, and
+    # anything else goes to the walk below, where wrong_type decides.
     for name, value in body.items():
         spec = table.get(name)
-        if spec is not None and wrong_type(value, spec[0]):
+        if spec is not None and value is not None and type(value) not in spec[0]:
             break
     else:
         return None

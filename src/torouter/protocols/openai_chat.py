@@ -151,16 +151,15 @@ def usage_from(u: Any) -> Usage | None:
     """Usage from an OpenAI `usage` object; cached tokens are part of the prompt tokens there."""
     if not isinstance(u, dict):
         return None
-    prompt = u.get("prompt_tokens") or 0
-    details = u.get("prompt_tokens_details") or {}
-    cdetails = u.get("completion_tokens_details") or {}
-    return Usage(
-        input_tokens=int(prompt),
-        output_tokens=int(u.get("completion_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
-        cache_write_tokens=int(details.get("cache_write_tokens") or 0) if isinstance(details, dict) else 0,
-        reasoning_tokens=int(cdetails.get("reasoning_tokens") or 0) if isinstance(cdetails, dict) else 0,
-    )
+    usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+    details = u.get("prompt_tokens_details")
+    if details and isinstance(details, dict):
+        usage.cached_tokens = int(details.get("cached_tokens") or 0)
+        usage.cache_write_tokens = int(details.get("cache_write_tokens") or 0)
+    details = u.get("completion_tokens_details")
+    if details and isinstance(details, dict):
+        usage.reasoning_tokens = int(details.get("reasoning_tokens") or 0)
+    return usage
 
 
 def response_usage(doc: dict[str, Any]) -> Usage | None:

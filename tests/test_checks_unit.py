@@ -1,0 +1,66 @@
+"""Request field checks and usage reading, held to their plain definitions on random input."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from torouter.hub import Usage
+from torouter.protocols import anthropic_messages, openai_chat
+from torouter.protocols.checks import mistyped, wrong_type
+
+VALUES: list[Any] = [None, True, False, 0, 7, -1, 1.5, "s", "", [], [1], {}, {"a": 1}]
+
+
+def first_mistyped(body: dict[str, Any], table: Any) -> tuple[str, str, Any] | None:
+    """The definition: the table's first field, in its own order, whose value is of a wrong type."""
+    for name, (types, what) in table.items():
+        if wrong_type(body.get(name), types):
+            return name, what, body.get(name)
+    return None
+
+
+def test_mistyped_finds_what_walking_the_table_finds() -> None:
+    rng = random.Random(3)
+    for table in (openai_chat._FIELD_TYPES, anthropic_messages._FIELD_TYPES):
+        names = [*table, "model", "messages", "unknown"]
+        for _ in range(5000):
+            body = {n: rng.choice(VALUES) for n in rng.sample(names, rng.randint(0, 6))}
+            assert mistyped(body, table) == first_mistyped(body, table), body
+
+
+def old_usage(u: Any) -> Usage | None:
+    """OpenAI usage as read before: every field through `or` and isinstance."""
+    if not isinstance(u, dict):
+        return None
+    details = u.get("prompt_tokens_details") or {}
+    cdetails = u.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=int(u.get("prompt_tokens") or 0),
+        output_tokens=int(u.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+        cache_write_tokens=int(details.get("cache_write_tokens") or 0) if isinstance(details, dict) else 0,
+        reasoning_tokens=int(cdetails.get("reasoning_tokens") or 0) if isinstance(cdetails, dict) else 0,
+    )
+
+
+def test_openai_usage_reads_as_it_did() -> None:
+    rng = random.Random(4)
+    counts: list[Any] = [None, 0, 3, 120_000]
+    for _ in range(5000):
+        u: Any = {
+            k: rng.choice(counts)
+            for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+            if rng.random() < 0.8
+        }
+        for key, inner in (
+            ("prompt_tokens_details", ("cached_tokens", "cache_write_tokens", "audio_tokens")),
+            ("completion_tokens_details", ("reasoning_tokens", "audio_tokens")),
+        ):
+            roll = rng.random()
+            if roll < 0.4:
+                u[key] = {k: rng.choice(counts) for k in inner if rng.random() < 0.7}
+            elif roll < 0.5:
+                u[key] = rng.choice((None, [], "x", 0))
+        u = rng.choice((u, u, u, None, [], "usage"))
+        assert openai_chat.usage_from(u) == old_usage(u), u
