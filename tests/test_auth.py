@@ -117,3 +117,43 @@ def test_the_key_param_is_removed_however_it_is_escaped() -> None:
     assert without_key_param("alt=sse&key=K") == "alt=sse"
     assert without_key_param("%6Bey=K&alt=sse&k%65y=K2&key+=x") == "alt=sse&key+=x"
     assert without_key_param("monkey=1&keys=2") == "monkey=1&keys=2"
+
+
+def _first_key(scope: dict) -> str | None:
+    """extract_key as first written: each key header's first value, Bearer first."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name in (b"authorization", b"x-api-key", b"x-goog-api-key"):
+            found.setdefault(name, value)
+    auth = found.get(b"authorization")
+    if auth is not None:
+        scheme, _, token = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and token.strip():
+            return token.strip().decode("latin-1")
+    for name in (b"x-api-key", b"x-goog-api-key"):
+        if found.get(name):
+            return found[name].strip().decode("latin-1")
+    return None
+
+
+def test_the_key_is_the_first_value_of_the_first_header_that_carries_one() -> None:
+    import random
+
+    from torouter.auth import extract_key
+
+    rng = random.Random(9)
+    pool = [
+        (b"authorization", b"Bearer sk-a"),
+        (b"authorization", b"Bearer sk-b"),
+        (b"authorization", b"Basic xyz"),
+        (b"authorization", b"Bearer "),
+        (b"x-api-key", b"sk-c"),
+        (b"x-api-key", b""),
+        (b"x-goog-api-key", b" sk-d "),
+        (b"host", b"h"),
+        (b"accept", b"*/*"),
+        (b"accept", b"text/plain"),
+    ]
+    for _ in range(5000):
+        scope = {"headers": rng.sample(pool, rng.randint(0, 6)), "query_string": b""}
+        assert extract_key(scope) == _first_key(scope), scope["headers"]

@@ -19,9 +19,11 @@ _digest = functools.lru_cache(maxsize=4096)(hash_key)
 
 def extract_key(scope: dict) -> str | None:
     """Bearer, x-api-key, x-goog-api-key, then ?key= — the first one present wins."""
-    found: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        if name == b"authorization" or name in _KEY_HEADERS:
+    headers = scope["headers"]
+    found: dict[bytes, bytes] = dict(headers)  # one C-level pass
+    if len(found) != len(headers):  # a repeated header: its first value is the one that counts
+        found = {}
+        for name, value in headers:
             found.setdefault(name, value)
     auth = found.get(b"authorization")
     if auth is not None:

@@ -108,7 +108,8 @@ class Call:
         tokens = usage.input_tokens + usage.output_tokens if usage else 0
         gate = self.gw.gate
         gate.settle(self.held, tokens, cost)
-        gate.settle(self.account_held, tokens, 0.0)
+        if self.account_held is not None:
+            gate.settle(self.account_held, tokens, 0.0)
         row = usage_row(
             request_id=self.request_id,
             created_at=self.created,
