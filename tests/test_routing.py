@@ -499,3 +499,35 @@ def test_the_first_accounts_request_is_built_once_and_the_others_each_for_themse
     assert built == [1]
     assert once(second)[0] == "http://up/2" and built == [1, 2]
     assert first_built(build, []) is build
+
+
+def test_a_lone_account_is_tried_only_while_usable() -> None:
+    health = Health()
+    lone = account(1)
+    assert order_candidates([lone], health=health) == [lone]
+    health.failed(lone, 503)  # cooling down: still the one to try, as the one that recovers first
+    assert order_candidates([lone], health=health) == [lone]
+    health.failed(lone, 401)  # refused by the upstream: disabled, nothing to try
+    assert order_candidates([lone], health=health) == []
+    lone.status = "disabled"
+    assert order_candidates([lone]) == []
+
+
+def test_a_groups_model_answers_are_kept_and_its_refusals_are_not() -> None:
+    from torouter.catalog import GroupEntry
+    from torouter.errors import GatewayError
+    from torouter.routing.models import resolve
+
+    a, b = account(1), account(2)
+    a.models, b.models = ("gpt-4o*",), ("o3",)
+    group = GroupEntry(1, "g", "openai", {}, {"fast": "gpt-4o-mini"}, 1.0, 0, 0, accounts=[a, b])
+    first = resolve(group, "fast")
+    assert first == ("gpt-4o-mini", [a]) and resolve(group, "fast") is first
+    assert resolve(group, "openai/o3") == ("o3", [b])
+    for _ in range(2):  # refused each time, and never kept
+        with pytest.raises(GatewayError):
+            resolve(group, "nope")
+        with pytest.raises(GatewayError):
+            resolve(group, "fast", ("o3",))  # a key allowed only o3
+    assert resolve(group, "o3", ("o3",)) == ("o3", [b])
+    assert set(group.resolved) == {("fast", ()), ("openai/o3", ()), ("o3", ("o3",))}

@@ -78,6 +78,10 @@ class GroupEntry:
     max_concurrency: int = 0
     budget_usd: float | None = None
     budget_period: str | None = None
+    # routing.models.resolve's answers for this snapshot: (model asked, key's allow-list) -> answer
+    resolved: dict[tuple[str, tuple[str, ...]], tuple[str, list[Account]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
 
 @dataclass(slots=True)

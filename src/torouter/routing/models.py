@@ -63,8 +63,25 @@ def strip_vendor(group: GroupEntry, requested: str) -> str:
     return rest
 
 
+RESOLVED_PER_GROUP = 256  # answers kept per group and snapshot: clients ask for a few models
+
+
 def resolve(group: GroupEntry, requested: str, allowed: tuple[str, ...] = ()) -> tuple[str, list[Account]]:
-    """The model to ask the platform for, and the accounts that can serve it, in declared order."""
+    """The model to ask the platform for, and the accounts that can serve it, in declared order.
+
+    The answer is the same for every call of a snapshot (which builds new groups), so it is
+    kept on the group; refusals are not. Callers must not change the list of accounts.
+    """
+    answer = group.resolved.get((requested, allowed))
+    if answer is not None:
+        return answer
+    answer = _resolve(group, requested, allowed)
+    if len(group.resolved) < RESOLVED_PER_GROUP:
+        group.resolved[(requested, allowed)] = answer
+    return answer
+
+
+def _resolve(group: GroupEntry, requested: str, allowed: tuple[str, ...]) -> tuple[str, list[Account]]:
     model = strip_vendor(group, requested)
     model = group.aliases.get(model, model)
     if group.models:

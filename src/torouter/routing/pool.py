@@ -18,6 +18,10 @@ def order_candidates(
     Accounts cooling down are skipped; when every account is cooling, the one that recovers first
     is tried anyway, since refusing the call outright helps nobody.
     """
+    if len(accounts) == 1:  # most groups: the one account, unless it cannot be used
+        only = accounts[0]
+        if only.status == "active" and (health is None or health.usable(only, time.time())):
+            return [only]
     active = [a for a in accounts if a.status == "active"]
     if health is not None:
         now = time.time()
