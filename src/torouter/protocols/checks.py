@@ -13,9 +13,9 @@ def mistyped(body: dict[str, Any], table: FieldTypes) -> tuple[str, str, Any] | 
     # order (which decides what is reported first) only when one is wrong.
     # JSON values are of exactly these types: a value of one of its field's types is right, and
     # anything else goes to the walk below, where wrong_type decides.
-    for name, value in body.items():
-        spec = table.get(name)
-        if spec is not None and value is not None and type(value) not in spec[0]:
+    for name in body.keys() & table.keys():  # the few fields of the table the body has
+        value = body[name]
+        if value is not None and type(value) not in table[name][0]:
             break
     else:
         return None
