@@ -177,6 +177,10 @@ def _lone_data(event: bytes) -> bytes | None:
     """The data of an event that is one `data:` line (after an `event:` line, or not) and its
     blank line, as vendors send nearly all of them; None for any other shape (the line-by-line
     reading takes those)."""
+    if event.startswith(b"data: ") and event.endswith(b"\n\n"):  # as OpenAI sends every event
+        value = event[6:-2]
+        if value.find(b"\n") < 0 and value.find(b"\r") < 0:
+            return value
     if event.startswith(b"data:"):
         start = 0
     elif event.startswith(b"event:"):  # Anthropic's and the Responses API's events
