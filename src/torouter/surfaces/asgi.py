@@ -19,10 +19,18 @@ SSE = b"text/event-stream"
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body"):  # the whole body at once
+        body = message.get("body", b"")
+        if len(body) <= limit:
+            return body
+    return await _read_body(receive, limit, message)
+
+
+async def _read_body(receive: Receive, limit: int, message: Message) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise ConnectionAbortedError("client went away while sending the body")
         chunk = message.get("body", b"")
@@ -37,6 +45,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body"):
             break
+        message = await receive()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
