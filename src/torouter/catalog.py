@@ -58,10 +58,12 @@ class Account:
     updated_at: float = 0.0
     rpm: int = 0
     tpm: int = 0
+    # Whether the account has caps of its own, asked on every call: worked out once. Accounts
+    # are built with each snapshot and never changed after.
+    limited: bool = field(init=False, default=False)
 
-    @property
-    def limited(self) -> bool:
-        return bool(self.max_concurrency or self.rpm or self.tpm)
+    def __post_init__(self) -> None:
+        self.limited = bool(self.max_concurrency or self.rpm or self.tpm)
 
 
 @dataclass(slots=True)

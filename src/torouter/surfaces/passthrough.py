@@ -64,7 +64,9 @@ async def open_upstream(
         tokens = 0
         if key is not None:
             rules = gw.gate.rules_for(key)
-            if rules or any(a.limited for a in accounts):
+            if rules or (
+                accounts and (accounts[0].limited or (len(accounts) > 1 and any(a.limited for a in accounts)))
+            ):
                 build = first_built(build, accounts)
                 tokens, cost = estimate_reservation(call, build, accounts, target)
                 if rules:

@@ -124,7 +124,9 @@ async def send(
     last: Outcome | None = None
     failure = ("bad_gateway", "Could not reach the upstream.", "upstream_unreachable")
     started = time.perf_counter()
-    if gate is not None and any(a.limited for a in candidates):
+    if gate is not None and (
+        candidates[0].limited or (len(candidates) > 1 and any(a.limited for a in candidates))
+    ):
         return await _send_within_caps(
             client, candidates, build, health, max_attempts, deadline, gate, tokens, expect
         )
