@@ -155,7 +155,10 @@ async def relay_stream(
         # The whole stream came with the headers (a short answer): one body with a length, no
         # chunked framing. Nothing waits for this: every byte is already here.
         try:
-            out = pump((outcome.body or b"") + await resp.read()) + finish()
+            body = outcome.body or b""
+            if not resp.content.at_eof():  # what the first read left (it usually took it all)
+                body += await resp.read()
+            out = pump(body) + finish()
         finally:
             resp.release()
         if (guard is not None and guard.broken) or getattr(tap, "broken", False):
