@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote_plus
 from torouter.auth_throttle import AuthThrottle
 from torouter.catalog import KeyEntry, Snapshot
 from torouter.errors import GatewayError
+from torouter.request_headers import header_map
 from torouter.store.keys import hash_key
 
 _KEY_HEADERS = (b"x-api-key", b"x-goog-api-key")
@@ -19,11 +20,10 @@ _digest = functools.lru_cache(maxsize=4096)(hash_key)
 
 def extract_key(scope: dict) -> str | None:
     """Bearer, x-api-key, x-goog-api-key, then ?key= — the first one present wins."""
-    headers = scope["headers"]
-    found: dict[bytes, bytes] = dict(headers)  # one C-level pass
-    if len(found) != len(headers):  # a repeated header: its first value is the one that counts
+    found = header_map(scope)
+    if found is None:  # a repeated header: its first value is the one that counts
         found = {}
-        for name, value in headers:
+        for name, value in scope["headers"]:
             found.setdefault(name, value)
     auth = found.get(b"authorization")
     if auth is not None:

@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from torouter.request_headers import header_map
 from torouter.store.schema import StoredCapture
 
 CAPTURE_HEADER = b"x-torouter-capture"
@@ -31,8 +32,13 @@ _SECRET_HEADERS = frozenset(
 )
 
 
-def wants_capture(headers: list[tuple[bytes, bytes]]) -> bool:
-    for name, value in headers:
+def wants_capture(scope: dict[str, Any]) -> bool:
+    """The client asked to see what went upstream (the header's first value, if repeated)."""
+    found = header_map(scope)
+    if found is not None:
+        value = found.get(CAPTURE_HEADER)
+        return value is not None and value.strip() not in (b"", b"0", b"false")
+    for name, value in scope["headers"]:
         if name == CAPTURE_HEADER:
             return value.strip() not in (b"", b"0", b"false")
     return False

@@ -12,6 +12,7 @@ from torouter.auth import authenticate, without_key_param
 from torouter.errors import GatewayError
 from torouter.gateway import Gateway
 from torouter.protocols import anthropic_betas, anthropic_messages
+from torouter.request_headers import header_map
 from torouter.routing.affinity import session_of
 from torouter.routing.models import listed_models, resolve
 from torouter.surfaces import codecs
@@ -41,11 +42,18 @@ def anthropic_headers(scope: Scope) -> dict[str, str]:
     """The version and every beta flag the client sent go upstream unchanged (betas joined, in order)."""
     version = ANTHROPIC_VERSION
     betas: list[str] = []
-    for name, value in scope["headers"]:
-        if name == b"anthropic-version":
+    found = header_map(scope)
+    if found is not None:  # no header repeats: at most one of each
+        if (value := found.get(b"anthropic-version")) is not None:
             version = value.decode("latin-1")
-        elif name == b"anthropic-beta":
+        if (value := found.get(b"anthropic-beta")) is not None:
             betas.append(value.decode("latin-1"))
+    else:
+        for name, value in scope["headers"]:
+            if name == b"anthropic-version":
+                version = value.decode("latin-1")  # the last one, as a dict would keep
+            elif name == b"anthropic-beta":
+                betas.append(value.decode("latin-1"))
     headers = {"content-type": "application/json", "anthropic-version": version}
     if betas:
         headers["anthropic-beta"] = ",".join(betas)

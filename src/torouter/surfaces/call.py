@@ -77,7 +77,7 @@ class Call:
     def note_request(self, scope: dict[str, Any], body: Any) -> None:
         """Keep the parsed request (for limit estimates), and start a capture if the client asked."""
         self.body = body
-        if wants_capture(scope["headers"]):
+        if wants_capture(scope):
             self.capture = Capture(scope, body)
 
     def limit_headers(self) -> list[tuple[bytes, bytes]]:
