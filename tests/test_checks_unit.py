@@ -64,3 +64,40 @@ def test_openai_usage_reads_as_it_did() -> None:
                 u[key] = rng.choice((None, [], "x", 0))
         u = rng.choice((u, u, u, None, [], "usage"))
         assert openai_chat.usage_from(u) == old_usage(u), u
+
+
+def old_anthropic_usage(u: Any) -> Usage | None:
+    """Anthropic usage as read before: every part through isinstance and `or`."""
+    if not isinstance(u, dict):
+        return None
+    read = int(u.get("cache_read_input_tokens") or 0)
+    write = int(u.get("cache_creation_input_tokens") or 0)
+    split = u.get("cache_creation") if isinstance(u.get("cache_creation"), dict) else {}
+    details = u.get("output_tokens_details") if isinstance(u.get("output_tokens_details"), dict) else {}
+    return Usage(
+        input_tokens=int(u.get("input_tokens") or 0) + read + write,
+        output_tokens=int(u.get("output_tokens") or 0),
+        cached_tokens=read,
+        cache_write_tokens=write,
+        cache_write_1h_tokens=int(split.get("ephemeral_1h_input_tokens") or 0),
+        reasoning_tokens=int(details.get("thinking_tokens") or 0),
+    )
+
+
+def test_anthropic_usage_reads_as_it_did() -> None:
+    rng = random.Random(5)
+    counts: list[Any] = [None, 0, 3, 120_000]
+    names = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    for _ in range(5000):
+        u: Any = {k: rng.choice(counts) for k in names if rng.random() < 0.8}
+        for key, inner in (
+            ("cache_creation", ("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens")),
+            ("output_tokens_details", ("thinking_tokens",)),
+        ):
+            roll = rng.random()
+            if roll < 0.4:
+                u[key] = {k: rng.choice(counts) for k in inner if rng.random() < 0.7}
+            elif roll < 0.5:
+                u[key] = rng.choice((None, [], "x", 0))
+        u = rng.choice((u, u, u, None, [], "usage"))
+        assert anthropic_messages.usage_from(u) == old_anthropic_usage(u), u

@@ -101,16 +101,16 @@ def usage_from(u: Any) -> Usage | None:
         return None
     read = int(u.get("cache_read_input_tokens") or 0)
     write = int(u.get("cache_creation_input_tokens") or 0)
-    split = u.get("cache_creation") if isinstance(u.get("cache_creation"), dict) else {}
-    details = u.get("output_tokens_details") if isinstance(u.get("output_tokens_details"), dict) else {}
-    return Usage(
-        input_tokens=int(u.get("input_tokens") or 0) + read + write,
-        output_tokens=int(u.get("output_tokens") or 0),
-        cached_tokens=read,
-        cache_write_tokens=write,
-        cache_write_1h_tokens=int(split.get("ephemeral_1h_input_tokens") or 0),
-        reasoning_tokens=int(details.get("thinking_tokens") or 0),
+    usage = Usage(
+        int(u.get("input_tokens") or 0) + read + write, int(u.get("output_tokens") or 0), read, write
     )
+    split = u.get("cache_creation")
+    if split and isinstance(split, dict):
+        usage.cache_write_1h_tokens = int(split.get("ephemeral_1h_input_tokens") or 0)
+    details = u.get("output_tokens_details")
+    if details and isinstance(details, dict):
+        usage.reasoning_tokens = int(details.get("thinking_tokens") or 0)
+    return usage
 
 
 def response_usage(doc: dict[str, Any]) -> Usage | None:

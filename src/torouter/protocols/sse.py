@@ -177,10 +177,19 @@ def _lone_data(event: bytes) -> bytes | None:
     """The data of an event that is one `data:` line (after an `event:` line, or not) and its
     blank line, as vendors send nearly all of them; None for any other shape (the line-by-line
     reading takes those)."""
-    if event.startswith(b"data: ") and event.endswith(b"\n\n"):  # as OpenAI sends every event
-        value = event[6:-2]
-        if value.find(b"\n") < 0 and value.find(b"\r") < 0:
-            return value
+    # As vendors send nearly every event: `data: ` (after one `event:` line, as Anthropic and
+    # the Responses API write them), one line of data, a blank line, no CR anywhere.
+    if event.endswith(b"\n\n") and event.find(b"\r") < 0:
+        if event.startswith(b"data: "):
+            value = event[6:-2]
+            if value.find(b"\n") < 0:
+                return value
+        elif event.startswith(b"event:"):
+            start = event.find(b"\n") + 7
+            if event.startswith(b"data: ", start - 6):
+                value = event[start:-2]
+                if value.find(b"\n") < 0:
+                    return value
     if event.startswith(b"data:"):
         start = 0
     elif event.startswith(b"event:"):  # Anthropic's and the Responses API's events
