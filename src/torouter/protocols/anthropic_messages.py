@@ -144,8 +144,8 @@ class StreamTap:
                 if last >= spans[0][1]:
                     spans.append(event_span(block, last, crlf))
             if errors:
-                spans += events_with(block, b"event: error")
-            for a, b in sorted(set(spans)):
+                spans = sorted({*spans, *events_with(block, b"event: error")})  # in stream order, once
+            for a, b in spans:
                 self._inspect(block[a:b])
             if block.rfind(b"message_stop") >= 0:  # from the end, where it is
                 self.done = True

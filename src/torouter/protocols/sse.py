@@ -35,6 +35,8 @@ class EventSplitter:
 
         A few C-level searches per chunk: the hot path only splits a block when it must look inside.
         """
+        if not self._buf and chunk.endswith(b"\n\n") and chunk.find(b"\r") < 0:
+            return chunk  # ends with its last event: as relayed blocks do, and whole streams
         buf = self._buf + chunk if self._buf else chunk
         lf = buf.rfind(b"\n\n")
         end = lf + 2 if lf >= 0 else 0
