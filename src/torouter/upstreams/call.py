@@ -293,11 +293,12 @@ async def read_head(resp: aiohttp.ClientResponse, expect: Expect) -> tuple[bytes
         if not isinstance(doc, dict | list):
             raise Unreadable("not a JSON object")
         return data, doc
-    head = b""
-    while len(head) < HEAD_LIMIT:
-        if expect == "array" and head.strip():
-            break
-        if expect == "sse" and (head.find(b"\n\n") >= 0 or head.find(b"\r\n\r\n") >= 0):
+    head = await resp.content.readany()  # usually the first event and more: often the whole stream
+    while head and len(head) < HEAD_LIMIT:
+        if expect == "array":
+            if head.strip():
+                break
+        elif head.find(b"\n\n") >= 0 or head.find(b"\r\n\r\n") >= 0:
             break
         chunk = await resp.content.readany()
         if not chunk:
