@@ -120,20 +120,17 @@ def test_the_key_param_is_removed_however_it_is_escaped() -> None:
 
 
 def _first_key(scope: dict) -> str | None:
-    """extract_key as first written: each key header's first value, Bearer first."""
-    found: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        if name in (b"authorization", b"x-api-key", b"x-goog-api-key"):
-            found.setdefault(name, value)
-    auth = found.get(b"authorization")
-    if auth is not None:
-        scheme, _, token = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and token.strip():
-            return token.strip().decode("latin-1")
-    for name in (b"x-api-key", b"x-goog-api-key"):
-        if found.get(name):
-            return found[name].strip().decode("latin-1")
-    return None
+    """The rule, spelled out: the first Authorization value if it is a Bearer token, else the
+    first non-empty of x-api-key's and x-goog-api-key's first values."""
+    firsts = {name: [v for n, v in scope["headers"] if n == name][:1] for name in KEY_HEADERS}
+    bearer = [token.strip() for scheme, _, token in (v.partition(b" ") for v in firsts[b"authorization"])]
+    if bearer and firsts[b"authorization"][0].partition(b" ")[0].lower() == b"bearer" and bearer[0]:
+        return bearer[0].decode("latin-1")
+    given = [v[0] for name, v in firsts.items() if name != b"authorization" and v and v[0]]
+    return given[0].strip().decode("latin-1") if given else None
+
+
+KEY_HEADERS = (b"authorization", b"x-api-key", b"x-goog-api-key")
 
 
 def test_the_key_is_the_first_value_of_the_first_header_that_carries_one() -> None:

@@ -46,24 +46,30 @@ def old_usage(u: Any) -> Usage | None:
 
 def test_openai_usage_reads_as_it_did() -> None:
     rng = random.Random(4)
-    counts: list[Any] = [None, 0, 3, 120_000]
+    top = ("prompt_tokens", "completion_tokens", "total_tokens")
+    details = (
+        ("prompt_tokens_details", ("cached_tokens", "cache_write_tokens", "audio_tokens")),
+        ("completion_tokens_details", ("reasoning_tokens", "audio_tokens")),
+    )
     for _ in range(5000):
-        u: Any = {
-            k: rng.choice(counts)
-            for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-            if rng.random() < 0.8
-        }
-        for key, inner in (
-            ("prompt_tokens_details", ("cached_tokens", "cache_write_tokens", "audio_tokens")),
-            ("completion_tokens_details", ("reasoning_tokens", "audio_tokens")),
-        ):
-            roll = rng.random()
-            if roll < 0.4:
-                u[key] = {k: rng.choice(counts) for k in inner if rng.random() < 0.7}
-            elif roll < 0.5:
-                u[key] = rng.choice((None, [], "x", 0))
-        u = rng.choice((u, u, u, None, [], "usage"))
+        u = random_usage(rng, top, details)
         assert openai_chat.usage_from(u) == old_usage(u), u
+
+
+def random_usage(
+    rng: random.Random, top: tuple[str, ...], details: tuple[tuple[str, tuple[str, ...]], ...]
+) -> Any:
+    """A usage object with counts missing, null or set, details objects present, absent or not
+    objects at all, or no object in its place."""
+    counts: list[Any] = [None, 0, 3, 120_000]
+    u: Any = {k: rng.choice(counts) for k in top if rng.random() < 0.8}
+    for key, inner in details:
+        roll = rng.random()
+        if roll < 0.4:
+            u[key] = {k: rng.choice(counts) for k in inner if rng.random() < 0.7}
+        elif roll < 0.5:
+            u[key] = rng.choice((None, [], "x", 0))
+    return rng.choice((u, u, u, None, [], "usage"))
 
 
 def old_anthropic_usage(u: Any) -> Usage | None:
@@ -86,18 +92,11 @@ def old_anthropic_usage(u: Any) -> Usage | None:
 
 def test_anthropic_usage_reads_as_it_did() -> None:
     rng = random.Random(5)
-    counts: list[Any] = [None, 0, 3, 120_000]
-    names = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    top = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    details = (
+        ("cache_creation", ("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens")),
+        ("output_tokens_details", ("thinking_tokens",)),
+    )
     for _ in range(5000):
-        u: Any = {k: rng.choice(counts) for k in names if rng.random() < 0.8}
-        for key, inner in (
-            ("cache_creation", ("ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens")),
-            ("output_tokens_details", ("thinking_tokens",)),
-        ):
-            roll = rng.random()
-            if roll < 0.4:
-                u[key] = {k: rng.choice(counts) for k in inner if rng.random() < 0.7}
-            elif roll < 0.5:
-                u[key] = rng.choice((None, [], "x", 0))
-        u = rng.choice((u, u, u, None, [], "usage"))
+        u = random_usage(rng, top, details)
         assert anthropic_messages.usage_from(u) == old_anthropic_usage(u), u
