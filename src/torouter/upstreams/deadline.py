@@ -31,8 +31,7 @@ class Deadline:
             raise RuntimeError("Deadline must be used inside a task")
         self._task = task
         self._cancelling = task.cancelling()
-        loop = task.get_loop()
-        self._handle = loop.call_at(loop.time() + self._delay, self._fire)
+        self._handle = (self._loop or task.get_loop()).call_later(self._delay, self._fire)
         return self
 
     def __exit__(
