@@ -18,7 +18,6 @@ bench/instructions.py runs it: 500 calls of warm-up, then `--calls` traced.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
@@ -27,24 +26,18 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import yaml
 from harness import (
     REPO,
     BenchError,
     Processes,
-    create_key,
-    free_port,
     guarded,
-    http_ok,
     say,
     static_upstream,
     stop_on_sigterm,
-    wait_ready,
 )
-from instructions import drive, request_bytes
+from instructions import drive, one_worker
 from suite import scenarios
 from suite.scenarios import Scenario
-from suite.targets import KEY_LIMITS, group_name, torouter_config
 
 # Loaded into the server through PYTHONPATH: SIGUSR1 starts counting on the main thread (the
 # event loop's), SIGUSR2 stops and writes "count<TAB>file<TAB>line<TAB>function" lines.
@@ -117,26 +110,16 @@ def by_module(rows: list[tuple[float, str, int, str]]) -> list[tuple[float, str]
 
 
 def measure(scenario: Scenario, calls: int, lines: bool, workdir: Path, procs: Processes) -> Path:
-    config = workdir / "torouter.yaml"
-    config.write_text(yaml.safe_dump(torouter_config(workdir / "bench.db"), sort_keys=False))
-    (workdir / "tracer").mkdir()
-    (workdir / "tracer" / "sitecustomize.py").write_text(TRACER)
+    tracer = workdir / "tracer"
+    tracer.mkdir(parents=True)
+    (tracer / "sitecustomize.py").write_text(TRACER)
     out = workdir / "bytecodes.tsv"
     env = {
-        **os.environ,
-        "PYTHONPATH": f"{workdir / 'tracer'}{os.pathsep}{REPO / 'src'}",
-        "TOROUTER_SECRET_KEY": "torouter-bench-only",
+        "PYTHONPATH": f"{tracer}{os.pathsep}{REPO / 'src'}",
         "BYTECODE_OUT": str(out),
         "BYTECODE_LINES": "1" if lines else "0",
     }
-    argv_prefix = [sys.executable, "-m", "torouter"]
-    key = create_key(argv_prefix, config, group_name(scenario.upstream, scenario.stream), KEY_LIMITS, env)
-    port = free_port()
-    argv = [*argv_prefix, "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
-    proc = procs.start("torouter", [*argv, "--workers", "1"], env, cwd=workdir)
-    try:
-        wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), "torouter", proc, procs, "torouter")
-        request = request_bytes(scenario, key)
+    with one_worker(scenario, workdir, procs, env, timeout=30) as (proc, port, request):
         drive(port, request, 500)
         time.sleep(1.5)  # the warm-up's usage rows and metrics go before the count starts
         os.kill(proc.pid, signal.SIGUSR1)
@@ -147,12 +130,8 @@ def measure(scenario: Scenario, calls: int, lines: bool, workdir: Path, procs: P
             if out.exists() and out.stat().st_size:
                 break
             time.sleep(0.1)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGINT)
-        procs.stop(proc)
     if not out.exists():
-        raise BenchError(f"the server wrote no counts: {procs.log_tail('torouter', 5)}")
+        raise BenchError(f"the server wrote no counts: {procs.log_tail(f'torouter-{workdir.name}', 5)}")
     return out
 
 

@@ -111,21 +111,53 @@ def totals(out: Path, dump: int) -> tuple[int, int]:
     return loop, everything
 
 
-def measure(src: Path, scenario: Scenario, calls: int, workdir: Path, procs: Processes) -> tuple[int, int]:
-    """Instructions per call (loop thread, all threads) for one build and scenario."""
+@contextlib.contextmanager
+def one_worker(
+    scenario: Scenario,
+    workdir: Path,
+    procs: Processes,
+    env: dict[str, str],
+    wrapper: list[str] | None = None,
+    timeout: float = 300,
+) -> Iterator[tuple[subprocess.Popen[bytes], int, bytes]]:
+    """One ToRouter worker on a fresh SQLite store with the suite's config and a key for the
+    scenario's group, started under `wrapper` (valgrind, say), ready to serve. Yields the
+    process, its port and the scenario's raw request; interrupts and stops it on the way out."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "torouter.yaml"
     config.write_text(yaml.safe_dump(torouter_config(workdir / "bench.db"), sort_keys=False))
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(src),
-        "PYTHONHASHSEED": "0",
-        "TOROUTER_SECRET_KEY": "torouter-bench-only",
-    }
+    env = {**os.environ, "TOROUTER_SECRET_KEY": "torouter-bench-only", **env}
     argv_prefix = [sys.executable, "-m", "torouter"]
     key = create_key(argv_prefix, config, group_name(scenario.upstream, scenario.stream), KEY_LIMITS, env)
-    port, out = free_port(), workdir / "callgrind.out"
-    argv = [
+    port = free_port()
+    serve = (
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--workers",
+        "1",
+    )
+    name = f"torouter-{workdir.name}"
+    proc = procs.start(name, [*(wrapper or []), *argv_prefix, *serve], env, cwd=workdir)
+    try:
+        wait_ready(
+            lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), name, proc, procs, name, timeout=timeout
+        )
+        yield proc, port, request_bytes(scenario, key)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGINT)
+        procs.stop(proc)
+
+
+def measure(src: Path, scenario: Scenario, calls: int, workdir: Path, procs: Processes) -> tuple[int, int]:
+    """Instructions per call (loop thread, all threads) for one build and scenario."""
+    out = workdir / "callgrind.out"
+    callgrind = [
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",  # start-up runs at near full speed
@@ -133,14 +165,9 @@ def measure(src: Path, scenario: Scenario, calls: int, workdir: Path, procs: Pro
         f"--callgrind-out-file={out}",
         "--dump-instr=no",
         "--dump-line=no",
-        *argv_prefix,
-        *("serve", "--config", str(config), "--port", str(port), "--log-level", "warning", "--workers", "1"),
     ]
-    name = f"callgrind-{workdir.name}"
-    proc = procs.start(name, argv, env, cwd=workdir)
-    try:
-        wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), name, proc, procs, name, timeout=300)
-        request = request_bytes(scenario, key)
+    env = {"PYTHONPATH": str(src), "PYTHONHASHSEED": "0"}
+    with one_worker(scenario, workdir, procs, env, callgrind) as (proc, port, request):
         drive(port, request, 400)
         control(proc, "--instr=on")
         drive(port, request, 200)
@@ -150,12 +177,8 @@ def measure(src: Path, scenario: Scenario, calls: int, workdir: Path, procs: Pro
         time.sleep(2.5)  # the counted calls' usage flush (every second by default) is in the count
         control(proc, "--dump")
         loop, everything = totals(out, 1)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGINT)
-        procs.stop(proc)
     if not loop:
-        raise BenchError(f"callgrind wrote no counts: {procs.log_tail(name, 5)}")
+        raise BenchError(f"callgrind wrote no counts: {procs.log_tail(f'torouter-{workdir.name}', 5)}")
     return round(loop / calls), round(everything / calls)
 
 
