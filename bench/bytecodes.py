@@ -157,12 +157,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=2000, help="calls traced per scenario (default 2000)")
     parser.add_argument("--top", type=int, default=40, help="rows of each table (default 40)")
     parser.add_argument("--lines", metavar="MODULE", help="per line of one module, e.g. torouter/auth.py")
-    args = parser.parse_args(argv)
-    try:
-        args.scenarios = scenarios.select(args.scenarios)
-    except ValueError as exc:
-        parser.error(str(exc))
-    return args
+    return scenarios.parse_args_with_scenarios(parser, argv)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -212,12 +212,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--against", metavar="REV", help="also measure this git revision, and show the change"
     )
-    args = parser.parse_args(argv)
-    try:
-        args.scenarios = scenarios.select(args.scenarios)
-    except ValueError as exc:
-        parser.error(str(exc))
-    return args
+    return scenarios.parse_args_with_scenarios(parser, argv)
 
 
 def run(args: argparse.Namespace) -> None:

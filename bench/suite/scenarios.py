@@ -3,6 +3,7 @@ streaming and not."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from harness import JSON_UPSTREAM, SSE_UPSTREAM
@@ -98,3 +99,13 @@ def select(spec: str) -> list[Scenario]:
     if not picked:
         raise ValueError("no scenario selected")
     return list(dict.fromkeys(picked))
+
+
+def parse_args_with_scenarios(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parser's arguments, with --scenarios turned into Scenarios (a usage error if unknown)."""
+    args = parser.parse_args(argv)
+    try:
+        args.scenarios = select(args.scenarios)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
