@@ -66,6 +66,13 @@ class Account:
         self.limited = bool(self.max_concurrency or self.rpm or self.tpm)
 
 
+def any_limited(accounts: list[Account]) -> bool:
+    """Whether one of these accounts has caps of its own (a lone one asked without a generator)."""
+    if len(accounts) == 1:
+        return accounts[0].limited
+    return any(a.limited for a in accounts)
+
+
 @dataclass(slots=True)
 class GroupEntry:
     id: int

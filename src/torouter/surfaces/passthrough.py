@@ -14,7 +14,7 @@ from torouter.accounting.gate import requested_output
 from torouter.accounting.prices import cost_usd
 from torouter.accounting.usage import Usage
 from torouter.captures import Capture
-from torouter.catalog import Account
+from torouter.catalog import Account, any_limited
 from torouter.errors import GatewayError
 from torouter.routing.models import upstream_model_for
 from torouter.routing.pool import order_candidates
@@ -64,9 +64,7 @@ async def open_upstream(
         tokens = 0
         if key is not None:
             rules = gw.gate.rules_for(key)
-            if rules or (
-                accounts and (accounts[0].limited or (len(accounts) > 1 and any(a.limited for a in accounts)))
-            ):
+            if rules or any_limited(accounts):
                 build = first_built(build, accounts)
                 tokens, cost = estimate_reservation(call, build, accounts, target)
                 if rules:

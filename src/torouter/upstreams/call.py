@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 
 from torouter.accounting.limits import Held
-from torouter.catalog import Account
+from torouter.catalog import Account, any_limited
 from torouter.errors import GatewayError
 from torouter.protocols.sse import SSE_FIELDS, well_formed
 from torouter.upstreams.client import UpstreamClient
@@ -124,9 +124,7 @@ async def send(
     last: Outcome | None = None
     failure = ("bad_gateway", "Could not reach the upstream.", "upstream_unreachable")
     started = time.perf_counter()
-    if gate is not None and (
-        candidates[0].limited or (len(candidates) > 1 and any(a.limited for a in candidates))
-    ):
+    if gate is not None and any_limited(candidates):
         return await _send_within_caps(
             client, candidates, build, health, max_attempts, deadline, gate, tokens, expect
         )
