@@ -51,7 +51,8 @@ by_line = os.environ.get("BYTECODE_LINES") == "1"
 def count(key):
     def local(frame, event, arg):
         if event == "opcode":
-            counts[(frame.f_code.co_filename, frame.f_lineno, key[2]) if by_line else key] += 1
+            # f_lineno is None on the few instructions no line owns
+            counts[(frame.f_code.co_filename, frame.f_lineno or 0, key[2]) if by_line else key] += 1
         return local
     return local
 

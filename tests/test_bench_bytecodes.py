@@ -24,6 +24,13 @@ def work(n: int) -> int:
     return total
 
 
+def lookup(table: dict[str, int]) -> int:
+    try:
+        return table["missing"]
+    except KeyError:  # a handler's first instructions belong to no line (f_lineno is None)
+        return 0
+
+
 def traced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: Callable[[], object], lines: bool = False
 ) -> Path:
@@ -58,6 +65,17 @@ def test_lines_of_a_function_add_up_to_it(tmp_path: Path, monkeypatch: pytest.Mo
     rows = read_counts(traced(tmp_path, monkeypatch, lambda: work(10), lines=True), 1)
     mine = [r for r in rows if r[3] == "work"]
     assert len(mine) > 2 and sum(r[0] for r in mine) == whole["work"]
+
+
+def test_instructions_no_line_owns_are_counted_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = {r[3]: r[0] for r in read_counts(traced(tmp_path, monkeypatch, lambda: lookup({})), 1)}
+    rows = [
+        r
+        for r in read_counts(traced(tmp_path, monkeypatch, lambda: lookup({}), lines=True), 1)
+        if r[3] == "lookup"
+    ]
+    assert any(r[2] == 0 for r in rows)
+    assert sum(r[0] for r in rows) == whole["lookup"]
 
 
 def test_the_report_names_modules_from_their_package(tmp_path: Path) -> None:
