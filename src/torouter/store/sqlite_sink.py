@@ -158,7 +158,10 @@ class SqliteSink:
                 str(self.busy_timeout),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                start_new_session=True,  # a terminal's Ctrl+C goes to the gateway, which flushes here
+                # A terminal's Ctrl+C goes to the gateway, which flushes here. A session of its
+                # own also gives the writer its own autogroup, where Linux has them: in the
+                # gateway's, the writer's batches raised its p99 at c=1 from 1.2 ms to 3.3 ms.
+                start_new_session=True,
             )
         return self._proc
 
