@@ -61,6 +61,24 @@ class _Call:
         self.block: int | None = None  # the block index while it streams live
 
 
+def _plain_text(chunk: Any) -> str | None:
+    """The text of a chunk that carries only text: one choice (index 0) whose delta holds
+    `content` alone, with no finish and no usage. None for any other chunk."""
+    if type(chunk) is not dict or chunk.get("usage") is not None:
+        return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or len(delta) != 1:
+        return None
+    text = delta.get("content")
+    return text if type(text) is str and text else None
+
+
 class StreamDecoder:
     """Upstream chat-stream bytes to hub events; `usage` holds the last usage seen."""
 
@@ -146,6 +164,19 @@ class StreamDecoder:
         events.append(hub.MessageStop())
 
     def _payload(self, chunk: Any, events: list[hub.Event]) -> None:
+        # Most of a stream: one more piece of text for the text block already open, in a chunk
+        # with one choice, no finish and no usage. It gives what _read_payload gives, in a third
+        # of the bytecodes (tests hold the two to the same events). A text block open means no
+        # tool call is live and no finish has come: the finish closes every block.
+        opened = self._open
+        if opened is not None and opened[0] == "text":
+            text = _plain_text(chunk)
+            if text is not None:
+                events.append(hub.BlockDelta(opened[1], "text", text))
+                return
+        self._read_payload(chunk, events)
+
+    def _read_payload(self, chunk: Any, events: list[hub.Event]) -> None:
         if not isinstance(chunk, dict):
             self._ended = True
             events.append(
@@ -177,7 +208,9 @@ class StreamDecoder:
                     self._message_delta(events)
 
     def _choice(self, choice: dict[str, Any], events: list[hub.Event]) -> None:
-        delta = choice.get("delta") or {}
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):  # absent, null or not an object: nothing to read in it
+            delta = {}
         if self._finished:
             return
         if len(delta) == 1 and "content" in delta:  # most of a stream: a piece of text, nothing else
