@@ -118,6 +118,10 @@ class StreamDecoder:
         if payloads is not None:  # the usual block: parsed in one go
             for payload in payloads:
                 kind = payload.get("type") if isinstance(payload, dict) else None
+                if kind == "content_block_delta":  # most of a stream: to its handler, which never ends it
+                    self._block_delta(payload, out)
+                    start += 1
+                    continue
                 if not (isinstance(kind, str) and kind):
                     break  # from this event on, read one by one (as the first ones would read too)
                 self._payload(payload, kind, out)
