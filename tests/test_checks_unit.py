@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from torouter.hub import Usage
-from torouter.protocols import anthropic_messages, openai_chat
+from torouter.protocols import anthropic_messages, gemini, openai_chat, responses
 from torouter.protocols.checks import mistyped, wrong_type
 
 VALUES: list[Any] = [None, True, False, 0, 7, -1, 1.5, "s", "", [], [1], {}, {"a": 1}]
@@ -100,3 +100,35 @@ def test_anthropic_usage_reads_as_it_did() -> None:
     for _ in range(5000):
         u = random_usage(rng, top, details)
         assert anthropic_messages.usage_from(u) == old_anthropic_usage(u), u
+
+
+UNREADABLE_COUNTS = ([3], "five", {"n": 1}, "1e3")
+
+
+def test_usage_with_a_count_that_is_no_number_reads_as_unreported() -> None:
+    for bad in UNREADABLE_COUNTS:
+        assert openai_chat.usage_from({"prompt_tokens": bad, "completion_tokens": 2}) is None
+        assert (
+            openai_chat.usage_from(
+                {"prompt_tokens": 1, "completion_tokens_details": {"reasoning_tokens": bad}}
+            )
+            is None
+        )
+        assert anthropic_messages.usage_from({"input_tokens": 1, "output_tokens": bad}) is None
+        assert (
+            anthropic_messages.usage_from(
+                {"input_tokens": 1, "cache_creation": {"ephemeral_1h_input_tokens": bad}}
+            )
+            is None
+        )
+        assert gemini.read_usage({"promptTokenCount": 1, "candidatesTokenCount": bad}) is None
+        assert gemini.usage_from({"promptTokenCount": bad}) == Usage()
+        assert gemini.response_usage({"usageMetadata": {"thoughtsTokenCount": bad}}) is None
+        assert (
+            responses.usage_from({"input_tokens": 1, "output_tokens_details": {"reasoning_tokens": bad}})
+            is None
+        )
+    # What is a number, or stands for none, still reads.
+    assert openai_chat.usage_from({"prompt_tokens": "12", "completion_tokens": None}) == Usage(12, 0)
+    assert gemini.read_usage({"promptTokenCount": 4, "candidatesTokenCount": 2.0}) == Usage(4, 2)
+    assert responses.usage_from({"input_tokens": 3, "output_tokens": 1}) == Usage(3, 1)

@@ -99,17 +99,20 @@ def usage_from(u: Any) -> Usage | None:
     """Anthropic counts cache reads and writes apart from input_tokens; the normal form adds them in."""
     if not isinstance(u, dict):
         return None
-    read = int(u.get("cache_read_input_tokens") or 0)
-    write = int(u.get("cache_creation_input_tokens") or 0)
-    usage = Usage(
-        int(u.get("input_tokens") or 0) + read + write, int(u.get("output_tokens") or 0), read, write
-    )
-    split = u.get("cache_creation")
-    if split and isinstance(split, dict):
-        usage.cache_write_1h_tokens = int(split.get("ephemeral_1h_input_tokens") or 0)
-    details = u.get("output_tokens_details")
-    if details and isinstance(details, dict):
-        usage.reasoning_tokens = int(details.get("thinking_tokens") or 0)
+    try:
+        read = int(u.get("cache_read_input_tokens") or 0)
+        write = int(u.get("cache_creation_input_tokens") or 0)
+        usage = Usage(
+            int(u.get("input_tokens") or 0) + read + write, int(u.get("output_tokens") or 0), read, write
+        )
+        split = u.get("cache_creation")
+        if split and isinstance(split, dict):
+            usage.cache_write_1h_tokens = int(split.get("ephemeral_1h_input_tokens") or 0)
+        details = u.get("output_tokens_details")
+        if details and isinstance(details, dict):
+            usage.reasoning_tokens = int(details.get("thinking_tokens") or 0)
+    except (TypeError, ValueError):  # a count that is no number: as if none was reported
+        return None
     return usage
 
 

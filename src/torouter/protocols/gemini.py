@@ -191,15 +191,23 @@ def check_request(body: Any) -> dict[str, Any]:
 
 def usage_from(um: Any) -> hub.Usage:
     """Gemini's usageMetadata in the normal form: prompt includes the cache, output the thoughts."""
+    return read_usage(um) or hub.Usage()
+
+
+def read_usage(um: Any) -> hub.Usage | None:
+    """usage_from, or None when there is no usageMetadata object or a count in it is no number."""
     if not isinstance(um, dict):
-        return hub.Usage()
-    thoughts = int(um.get("thoughtsTokenCount") or 0)
-    return hub.Usage(
-        input_tokens=int(um.get("promptTokenCount") or 0) + int(um.get("toolUsePromptTokenCount") or 0),
-        output_tokens=int(um.get("candidatesTokenCount") or 0) + thoughts,
-        cached_tokens=int(um.get("cachedContentTokenCount") or 0),
-        reasoning_tokens=thoughts,
-    )
+        return None
+    try:
+        thoughts = int(um.get("thoughtsTokenCount") or 0)
+        return hub.Usage(
+            input_tokens=int(um.get("promptTokenCount") or 0) + int(um.get("toolUsePromptTokenCount") or 0),
+            output_tokens=int(um.get("candidatesTokenCount") or 0) + thoughts,
+            cached_tokens=int(um.get("cachedContentTokenCount") or 0),
+            reasoning_tokens=thoughts,
+        )
+    except (TypeError, ValueError):  # a count that is no number: as if none was reported
+        return None
 
 
 def usage_body(u: hub.Usage) -> dict[str, Any]:
@@ -218,8 +226,7 @@ def usage_body(u: hub.Usage) -> dict[str, Any]:
 
 def response_usage(doc: dict[str, Any]) -> hub.Usage | None:
     """The usage of a whole answer, from the document the gateway already parsed."""
-    um = doc.get("usageMetadata")
-    return usage_from(um) if isinstance(um, dict) else None
+    return read_usage(doc.get("usageMetadata"))
 
 
 # ---------------------------------------------------------------- incremental JSON scanning
@@ -342,7 +349,7 @@ class _Tap:
     def usage(self) -> hub.Usage | None:
         if self._usage is None and self._usage_raw is not None:
             try:
-                self._usage = usage_from(orjson.loads(self._usage_raw))
+                self._usage = read_usage(orjson.loads(self._usage_raw))
             except orjson.JSONDecodeError:
                 self._usage_raw = None
         return self._usage

@@ -31,9 +31,9 @@ from torouter.protocols.gemini import (
     ArrayScanner,
     camel_keys,
     error_kind,
+    read_usage,
     stream_error_chunk,
     usage_body,
-    usage_from,
 )
 from torouter.protocols.gemini_codec import (
     blocked_text,
@@ -120,7 +120,7 @@ class StreamDecoder:
             events.append(hub.StreamError(error_kind(err), str(message or err)))
             return
         if isinstance(chunk.get("usageMetadata"), dict):
-            self.usage = usage_from(chunk["usageMetadata"])
+            self.usage = read_usage(chunk["usageMetadata"])
         if self._finished:
             return  # anything after the final chunk only updates the usage
         if not self._started:

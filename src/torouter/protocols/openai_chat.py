@@ -151,14 +151,17 @@ def usage_from(u: Any) -> Usage | None:
     """Usage from an OpenAI `usage` object; cached tokens are part of the prompt tokens there."""
     if not isinstance(u, dict):
         return None
-    usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
-    details = u.get("prompt_tokens_details")
-    if details and isinstance(details, dict):
-        usage.cached_tokens = int(details.get("cached_tokens") or 0)
-        usage.cache_write_tokens = int(details.get("cache_write_tokens") or 0)
-    details = u.get("completion_tokens_details")
-    if details and isinstance(details, dict):
-        usage.reasoning_tokens = int(details.get("reasoning_tokens") or 0)
+    try:
+        usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+        details = u.get("prompt_tokens_details")
+        if details and isinstance(details, dict):
+            usage.cached_tokens = int(details.get("cached_tokens") or 0)
+            usage.cache_write_tokens = int(details.get("cache_write_tokens") or 0)
+        details = u.get("completion_tokens_details")
+        if details and isinstance(details, dict):
+            usage.reasoning_tokens = int(details.get("reasoning_tokens") or 0)
+    except (TypeError, ValueError):  # a count that is no number: as if none was reported
+        return None
     return usage
 
 

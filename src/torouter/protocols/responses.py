@@ -106,13 +106,16 @@ def usage_from(u: Any) -> hub.Usage | None:
     odetails = u.get("output_tokens_details")
     idetails = idetails if isinstance(idetails, dict) else {}
     odetails = odetails if isinstance(odetails, dict) else {}
-    return hub.Usage(
-        input_tokens=int(u.get("input_tokens") or 0),
-        output_tokens=int(u.get("output_tokens") or 0),
-        cached_tokens=int(idetails.get("cached_tokens") or 0),
-        cache_write_tokens=int(idetails.get("cache_write_tokens") or 0),
-        reasoning_tokens=int(odetails.get("reasoning_tokens") or 0),
-    )
+    try:
+        return hub.Usage(
+            input_tokens=int(u.get("input_tokens") or 0),
+            output_tokens=int(u.get("output_tokens") or 0),
+            cached_tokens=int(idetails.get("cached_tokens") or 0),
+            cache_write_tokens=int(idetails.get("cache_write_tokens") or 0),
+            reasoning_tokens=int(odetails.get("reasoning_tokens") or 0),
+        )
+    except (TypeError, ValueError):  # a count that is no number: as if none was reported
+        return None
 
 
 def usage_body(u: hub.Usage) -> dict[str, Any]:
