@@ -427,6 +427,90 @@ def test_an_upstream_error_naming_the_credential_and_address_reaches_the_client_
     assert not leaks(faults, got.everything), got.everything
 
 
+# Events of the right JSON with the wrong types, that a decoder cannot read.
+POISON: dict[str, dict[str, Any]] = {
+    "anthropic": {"type": "content_block_start", "index": [1], "content_block": {"type": "text", "text": ""}},
+    "openai": {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"tool_calls": 5}, "finish_reason": None}],
+    },
+    "gemini": {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "!"}]}, "finishReason": ["STOP"], "index": 0}
+        ]
+    },
+}
+
+
+def poisoned_stream(platform: str) -> str:
+    """A normal stream with POISON after its first event (before it, for Gemini's single event)."""
+    body, event = stream_body(platform, "w0"), POISON[platform]
+    if platform == "gemini":
+        return f"data: {json.dumps(event)}\r\n\r\n" + body
+    named = f"event: {event['type']}\n" if platform == "anthropic" else ""
+    cut = body.index("\n\n") + 2
+    return body[:cut] + f"{named}data: {json.dumps(event)}\n\n" + body[cut:]
+
+
+@pytest.mark.parametrize("delivery", ["whole", "dripped"])
+@pytest.mark.parametrize("rname", ["oa-an", "an-ge", "ge-oa"])
+def test_an_event_the_translation_cannot_read_ends_the_stream_with_the_protocols_error_event(
+    faults: World, rname: str, delivery: str
+) -> None:
+    route, group = ROUTES[rname], f"{rname}-solo"
+    step: dict[str, Any] = {
+        "raw": {"status": 200, "body": poisoned_stream(route.platform), "content_type": "text/event-stream"}
+    }
+    if delivery == "dripped":
+        step |= {"drip": 40, "chunk_delay": 0.01}
+    script_for(faults, group, step)
+    before = last_id(faults)
+    with pytest.raises(Exception) as exc:
+        ask(faults, group, route, stream=True)
+    got = seen(exc.value, route)
+    assert "malformed" in got.message, got
+    row = row_after(faults, group, before)
+    assert (row["status_code"], row["error"], row["attempts"]) == (502, "upstream_malformed", 1)
+
+
+def with_unreadable_usage(platform: str, mode: str) -> str:
+    """A correct OpenAI or Anthropic answer whose usage counts are not numbers."""
+    if mode == "json":
+        doc = json.loads(octet_body(platform))
+        if platform == "openai":
+            doc["usage"] = {"prompt_tokens": [3], "completion_tokens": "five", "total_tokens": 8}
+        else:
+            doc["usage"] = {"input_tokens": [3], "output_tokens": "five"}
+        return json.dumps(doc)
+    body = stream_body(platform, GREETING)
+    if platform == "openai":
+        chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+        usage = {"prompt_tokens": [3], "completion_tokens": "five", "total_tokens": 8}
+        chunk |= {"choices": [], "usage": usage}
+        return body.replace("data: [DONE]", f"data: {json.dumps(chunk)}\n\ndata: [DONE]")
+    return body.replace('"output_tokens": 5', '"output_tokens": "five"')
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("rname", ["oa", "an"])  # google-genai refuses such counts itself
+def test_usage_counts_that_are_not_numbers_leave_the_answer_whole_and_an_estimate(
+    faults: World, rname: str, mode: str
+) -> None:
+    route, group = ROUTES[rname], f"{rname}-solo"
+    body = with_unreadable_usage(route.platform, mode)
+    assert body.count('"five"') == 1
+    content_type = "application/json" if mode == "json" else "text/event-stream"
+    script_for(faults, group, {"raw": {"status": 200, "body": body, "content_type": content_type}})
+    before = last_id(faults)
+    assert ask(faults, group, route, stream=mode == "stream") == GREETING
+    row = row_after(faults, group, before)
+    assert (row["status_code"], row["error"], row["estimated"]) == (200, None, 1), row
+    assert row["output_tokens"] > 0
+
+
 # ---------------------------------------------------------------- what must stay transparent
 
 

@@ -239,8 +239,10 @@ async def passthrough(call: Call, wire: Wire, send: Send, fwd: Forward) -> None:
         call.record(status, result.usage, result.first_byte_at, result.error)
     else:
         try:
-            status, usage, _ = await relay_json(send, outcome, headers, wire.response_usage)
+            status, usage, data = await relay_json(send, outcome, headers, wire.response_usage)
         except asyncio.CancelledError:
             record_cut(call, None)
             raise
+        if usage is None:
+            call.relayed = [data]  # no usage, or none readable: the estimate reads the answer's text
         call.record(status, usage)

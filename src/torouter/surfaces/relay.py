@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -16,6 +17,8 @@ from torouter.surfaces.asgi import JSON, SSE, Receive, Send
 from torouter.surfaces.guard import EventGuard
 from torouter.upstreams.call import Outcome
 from torouter.upstreams.deadline import IdleWatch
+
+log = logging.getLogger("torouter.relay")
 
 
 class Tap(Protocol):
@@ -102,6 +105,14 @@ class Malformed(Exception):
     """The upstream sent something mid-stream that is not an event."""
 
 
+def unreadable(exc: Exception) -> Malformed:
+    """A tap that raised on what the upstream sent: an event of a shape no codec expects (a count
+    that is a list, say), or a bug. Either way the stream ends as for a malformed event, with
+    the protocol's error event and the call recorded, and the log says what raised."""
+    log.warning("a stream tap could not read the upstream's events: %r", exc, exc_info=exc)
+    return Malformed()
+
+
 # result.error -> (kind, message) of the error event that ends a stream the upstream failed
 MID_STREAM = {
     "upstream_timeout": ("timeout", "The upstream stopped answering mid-stream."),
@@ -142,30 +153,40 @@ async def relay_stream(
     error_event = getattr(tap, "error_event", error_event)  # a tap that knows what it sent says it best
 
     def pump(chunk: bytes) -> bytes:
-        if guard is None:
-            return tap.feed(chunk) if chunk else b""
-        chunk = guard.take(chunk)
-        return tap.feed(chunk, guard.errors) if chunk else b""
+        try:
+            if guard is None:
+                return tap.feed(chunk) if chunk else b""
+            chunk = guard.take(chunk)
+            return tap.feed(chunk, guard.errors) if chunk else b""
+        except Exception as exc:
+            raise unreadable(exc) from exc
 
     def finish() -> bytes:
-        rest = guard.rest() if guard is not None else b""
-        return (tap.feed(rest, guard.errors) if rest and guard is not None else b"") + tap.flush()
+        try:
+            rest = guard.rest() if guard is not None else b""
+            return (tap.feed(rest, guard.errors) if rest and guard is not None else b"") + tap.flush()
+        except Exception as exc:
+            raise unreadable(exc) from exc
 
     if resp.content.is_eof():
         # The whole stream came with the headers (a short answer): one body with a length, no
         # chunked framing. Nothing waits for this: every byte is already here.
+        unread = False
         try:
             body = outcome.body or b""
             if not resp.content.at_eof():  # what the first read left (it usually took it all)
                 body += await resp.read()
             out = pump(body) + finish()
+        except Malformed:
+            out, unread = b"", True
         finally:
             resp.release()
-        if (guard is not None and guard.broken) or getattr(tap, "broken", False):
+        if unread or (guard is not None and guard.broken) or getattr(tap, "broken", False):
             result.error = "upstream_malformed"
             out += error_event(mid_stream_error(result.error))
         result.first_byte_at = time.perf_counter()
         result.usage = tap.usage
+        result.chunks.append(out)  # for the usage estimate, when the stream reported none
         await send(
             {
                 "type": "http.response.start",
