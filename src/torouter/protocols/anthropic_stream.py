@@ -205,10 +205,15 @@ class StreamDecoder:
             out.append(hub.BlockDelta(index, "signature", cb["signature"]))
 
     def _block_delta(self, p: dict[str, Any], out: list[hub.Event]) -> None:
+        # Most of a stream: the order of the checks is the cheapest first, for one text delta.
         index = self._index.get(p.get("index", -1))
-        delta = p.get("delta") if isinstance(p.get("delta"), dict) else {}
+        if index is None:
+            return
+        delta = p.get("delta")
+        if not isinstance(delta, dict):
+            return
         mapped = _DELTAS.get(delta.get("type", ""))
-        if index is not None and mapped is not None and index in self._open:
+        if mapped is not None and index in self._open:
             value = delta.get(mapped[1])
             if isinstance(value, str):
                 out.append(hub.BlockDelta(index, mapped[0], value))  # type: ignore[arg-type]

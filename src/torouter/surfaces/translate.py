@@ -80,8 +80,12 @@ class TranslatingTap:
         self.error: str | None = None
 
     def _encode(self, events: list[hub.Event]) -> bytes:
+        encode = self._encoder.encode
         out = []
         for event in events:
+            if type(event) is hub.BlockDelta:  # most of a stream
+                out.append(encode(event))
+                continue
             if isinstance(event, hub.StreamError):
                 self.error = event.code or event.kind
                 self.ended = True
@@ -89,7 +93,7 @@ class TranslatingTap:
                     event = hub.StreamError(event.kind, scrub(event.message, self._account), event.code)
             elif isinstance(event, hub.MessageStop):
                 self.done = True
-            out.append(self._encoder.encode(event))
+            out.append(encode(event))
         self.usage = self._decoder.usage
         return b"".join(out)
 
