@@ -474,6 +474,8 @@ def test_an_event_the_translation_cannot_read_ends_the_stream_with_the_protocols
     assert "malformed" in got.message, got
     row = row_after(faults, group, before)
     assert (row["status_code"], row["error"], row["attempts"]) == (502, "upstream_malformed", 1)
+    # The log names the exception and where it was raised, and quotes nothing of the event.
+    assert re.search(r"could not read the upstream's events: TypeError at \w+\.py:\d+", faults.gateway.log())
 
 
 def with_unreadable_usage(platform: str, mode: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -108,8 +110,11 @@ class Malformed(Exception):
 def unreadable(exc: Exception) -> Malformed:
     """A tap that raised on what the upstream sent: an event of a shape no codec expects (a count
     that is a list, say), or a bug. Either way the stream ends as for a malformed event, with
-    the protocol's error event and the call recorded, and the log says what raised."""
-    log.warning("a stream tap could not read the upstream's events: %r", exc, exc_info=exc)
+    the protocol's error event and the call recorded. The log says what raised and where, not
+    the exception's text: that may quote the upstream's event, and so a secret it echoed."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f"{Path(frame.filename).name}:{frame.lineno}" if frame else "?"
+    log.warning("a stream tap could not read the upstream's events: %s at %s", type(exc).__name__, where)
     return Malformed()
 
 
