@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -103,15 +104,25 @@ def _cut(data: bytes, rng: random.Random) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
 
 
-def test_openai_text_shortcut_decodes_as_the_general_reading_does() -> None:
-    rng = random.Random(11)
+def assert_decoded_alike(
+    stream: Callable[[random.Random], bytes],
+    fast_decoder: Callable[[], Any],
+    general_decoder: Callable[[], Any],
+    seed: int,
+) -> None:
+    """4,000 random streams, cut at random points: both decoders give the same events and usage."""
+    rng = random.Random(seed)
     for _ in range(4000):
-        pieces = _cut(_openai_stream(rng), rng)
-        fast, general = openai_chat_stream.StreamDecoder(), GeneralOpenAIDecoder()
+        pieces = _cut(stream(rng), rng)
+        fast, general = fast_decoder(), general_decoder()
         got = [e for p in pieces for e in fast.feed(p)] + fast.finish()
         want = [e for p in pieces for e in general.feed(p)] + general.finish()
         assert got == want, pieces
         assert fast.usage == general.usage
+
+
+def test_openai_text_shortcut_decodes_as_the_general_reading_does() -> None:
+    assert_decoded_alike(_openai_stream, openai_chat_stream.StreamDecoder, GeneralOpenAIDecoder, 11)
 
 
 class GeneralAnthropicDecoder(anthropic_stream.StreamDecoder):
@@ -169,11 +180,4 @@ def _anthropic_stream(rng: random.Random) -> bytes:
 
 
 def test_anthropic_delta_shortcut_decodes_as_the_handler_table_does() -> None:
-    rng = random.Random(12)
-    for _ in range(4000):
-        pieces = _cut(_anthropic_stream(rng), rng)
-        fast, general = anthropic_stream.StreamDecoder(), GeneralAnthropicDecoder()
-        got = [e for p in pieces for e in fast.feed(p)] + fast.finish()
-        want = [e for p in pieces for e in general.feed(p)] + general.finish()
-        assert got == want, pieces
-        assert fast.usage == general.usage
+    assert_decoded_alike(_anthropic_stream, anthropic_stream.StreamDecoder, GeneralAnthropicDecoder, 12)
