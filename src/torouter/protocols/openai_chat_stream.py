@@ -165,9 +165,9 @@ class StreamDecoder:
 
     def _payload(self, chunk: Any, events: list[hub.Event]) -> None:
         # Most of a stream: one more piece of text for the text block already open, in a chunk
-        # with one choice, no finish and no usage. It gives what _read_payload gives, in a third
-        # of the bytecodes (tests hold the two to the same events). A text block open means no
-        # tool call is live and no finish has come: the finish closes every block.
+        # with one choice, no finish and no usage. It gives what _read_payload gives, in about
+        # 110 bytecodes against 140 (tests hold the two to the same events). A text block open
+        # means no tool call is live and no finish has come: the finish closes every block.
         opened = self._open
         if opened is not None and opened[0] == "text":
             text = _plain_text(chunk)
