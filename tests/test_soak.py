@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from bench.soak import Sample, check_rss, run_soak
+from bench.soak import POOL_KEPT, STORE_FILES, Sample, check_fds, check_rss, run_soak
 
 SECONDS = float(os.environ.get("TOROUTER_SOAK_SECONDS", "60"))
 
@@ -40,3 +40,19 @@ def test_the_rss_check_lets_usage_writers_join_but_not_come_back() -> None:
     assert not check_rss(samples(warm + joined + replaced_helper))[0].passed
     replaced_worker = [("load", (1, 2, 4, 7, 8), (7, 8))] * 6  # a worker died and came back
     assert not check_rss(samples(warm + joined + load[:6] + replaced_worker))[0].passed
+
+
+def idle(fds: int, store: int) -> Sample:
+    """An idle sample of a supervisor (1), two workers (2, 3) and their usage writers (7, 8)."""
+    return Sample(0.0, "settle", 500.0, fds, 33, dict.fromkeys((1, 2, 3, 7, 8), 100.0), (7, 8), store)
+
+
+def test_the_fd_check_lets_the_pools_keep_connections_but_not_leak_others() -> None:
+    # A burst made each pool keep two more connections (db and -wal each): no leak.
+    assert check_fds(idle(109, 8), idle(117, 16)).passed
+    # Four descriptors more beside the store: a leak, whatever the store did.
+    assert not check_fds(idle(109, 8), idle(113, 8)).passed
+    # More on the store than two pools of POOL_KEPT, two writers and the supervisor hold: a leak.
+    bound = STORE_FILES * (POOL_KEPT * 2 + 2 + 1)
+    assert check_fds(idle(109, 8), idle(109 - 8 + bound, bound)).passed
+    assert not check_fds(idle(109, 8), idle(109 - 8 + bound + 1, bound + 1)).passed
