@@ -23,11 +23,11 @@ POOL = [
 ]
 
 
-def test_the_map_is_made_once_and_only_when_no_name_repeats() -> None:
+def test_the_map_is_made_once_and_keeps_a_repeated_names_first_value() -> None:
     scope = {"headers": [(b"a", b"1"), (b"b", b"2")]}
     first = header_map(scope)
     assert first == {b"a": b"1", b"b": b"2"} and header_map(scope) is first
-    assert header_map({"headers": [(b"a", b"1"), (b"a", b"2")]}) is None
+    assert header_map({"headers": [(b"a", b"1"), (b"b", b"3"), (b"a", b"2")]}) == {b"a": b"1", b"b": b"3"}
     assert header_map({"headers": []}) == {}
 
 

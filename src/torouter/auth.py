@@ -20,11 +20,7 @@ _digest = functools.lru_cache(maxsize=4096)(hash_key)
 
 def extract_key(scope: dict) -> str | None:
     """Bearer, x-api-key, x-goog-api-key, then ?key= — the first one present wins."""
-    found = header_map(scope)
-    if found is None:  # a repeated header: its first value is the one that counts
-        found = {}
-        for name, value in scope["headers"]:
-            found.setdefault(name, value)
+    found = header_map(scope)  # a repeated header: its first value is the one that counts
     auth = found.get(b"authorization")
     if auth is not None:
         scheme, _, token = auth.partition(b" ")

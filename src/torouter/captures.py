@@ -34,14 +34,8 @@ _SECRET_HEADERS = frozenset(
 
 def wants_capture(scope: dict[str, Any]) -> bool:
     """The client asked to see what went upstream (the header's first value, if repeated)."""
-    found = header_map(scope)
-    if found is not None:
-        value = found.get(CAPTURE_HEADER)
-        return value is not None and value.strip() not in (b"", b"0", b"false")
-    for name, value in scope["headers"]:
-        if name == CAPTURE_HEADER:
-            return value.strip() not in (b"", b"0", b"false")
-    return False
+    value = header_map(scope).get(CAPTURE_HEADER)
+    return value is not None and value.strip() not in (b"", b"0", b"false")
 
 
 def masked_headers(headers: Any) -> dict[str, str]:

@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 _KEY = "torouter.header_map"  # where the map is kept in the ASGI scope
-_UNSET: Any = object()
 
 
-def header_map(scope: dict[str, Any]) -> dict[bytes, bytes] | None:
-    """The headers as a dict, made in one C-level pass on first use and kept in the scope.
+def header_map(scope: dict[str, Any]) -> dict[bytes, bytes]:
+    """Each header's first value by name, made on first use and kept in the scope.
 
-    None when some name repeats: a dict keeps only a name's last value, and a caller may need
-    the first (the API key) or all of them (anthropic-beta). Callers then walk the list.
+    One C-level pass when no name repeats, as in nearly every request. When one does, the first
+    value is the one that counts (the API key, the capture switch); a caller that needs every
+    value (anthropic-beta) sees the map is shorter than the list and walks the list.
     """
-    found = scope.get(_KEY, _UNSET)
-    if found is _UNSET:
+    found = scope.get(_KEY)
+    if found is None:
         headers = scope["headers"]
         found = dict(headers)
-        if len(found) != len(headers):
-            found = None
+        if len(found) != len(headers):  # a dict keeps a repeated name's last value
+            found = {}
+            for name, value in headers:
+                found.setdefault(name, value)
         scope[_KEY] = found
     return found

@@ -43,7 +43,7 @@ def anthropic_headers(scope: Scope) -> dict[str, str]:
     version = ANTHROPIC_VERSION
     betas: list[str] = []
     found = header_map(scope)
-    if found is not None:  # no header repeats: at most one of each
+    if len(found) == len(scope["headers"]):  # no header repeats: at most one of each
         if (value := found.get(b"anthropic-version")) is not None:
             version = value.decode("latin-1")
         if (value := found.get(b"anthropic-beta")) is not None:
