@@ -450,12 +450,13 @@ POISON: dict[str, dict[str, Any]] = {
 
 
 def poisoned_stream(platform: str) -> str:
-    """A normal stream with POISON after its first event (before it, for Gemini's single event)."""
+    """A normal stream with POISON right after the event that carries its first text, "w0"."""
     body, event = stream_body(platform, "w0"), POISON[platform]
-    if platform == "gemini":
-        return f"data: {json.dumps(event)}\r\n\r\n" + body
+    if platform == "gemini":  # its one event holds the text and the end: a text-only chunk first
+        text = {"candidates": [{"content": {"role": "model", "parts": [{"text": "w0"}]}, "index": 0}]}
+        return f"data: {json.dumps(text)}\r\n\r\ndata: {json.dumps(event)}\r\n\r\n" + body
     named = f"event: {event['type']}\n" if platform == "anthropic" else ""
-    cut = body.index("\n\n") + 2
+    cut = body.index("\n\n", body.index('"w0"')) + 2
     return body[:cut] + f"{named}data: {json.dumps(event)}\n\n" + body[cut:]
 
 
@@ -472,14 +473,17 @@ def test_an_event_the_translation_cannot_read_ends_the_stream_with_the_protocols
         step |= {"drip": 40, "chunk_delay": 0.01}
     script_for(faults, group, step)
     before = last_id(faults)
+    text: list[str] = []
     with pytest.raises(Exception) as exc:
-        ask(faults, group, route, stream=True)
+        ask(faults, group, route, stream=True, got=text)
     got = seen(exc.value, route)
     assert "malformed" in got.message, got
+    # What came before the event reaches the client, even when both came in one read.
+    assert "".join(text).startswith("w0"), text
     row = row_after(faults, group, before)
     assert (row["status_code"], row["error"], row["attempts"]) == (502, "upstream_malformed", 1)
     # The log names the exception and where it was raised, and quotes nothing of the event.
-    assert re.search(r"could not read the upstream's events: TypeError at \w+\.py:\d+", faults.gateway.log())
+    assert re.search(r"could not decode an upstream event: TypeError at \w+\.py:\d+", faults.gateway.log())
 
 
 def with_unreadable_usage(platform: str, mode: str) -> str:

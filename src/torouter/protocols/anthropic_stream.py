@@ -18,6 +18,7 @@ import orjson
 from torouter import hub
 from torouter.errors import GatewayError
 from torouter.protocols.anthropic_messages import stream_error_event, usage_from
+from torouter.protocols.faults import malformed, unreadable
 from torouter.protocols.sse import EventSplitter, block_json, event_data, event_name, split_events
 
 STOP_REASONS = frozenset({"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"})
@@ -110,9 +111,17 @@ class StreamDecoder:
         out: list[hub.Event] = []
         if self._done:
             return out
+        try:
+            self._feed(chunk, out)
+        except Exception as exc:  # an event no reading expects: what came before it still goes out
+            self._done = self._stopped = True
+            out.append(unreadable(exc))
+        return out
+
+    def _feed(self, chunk: bytes, out: list[hub.Event]) -> None:
         block = self._splitter.take(chunk)
         if not block:
-            return out
+            return
         payloads = block_json(block)
         start = 0
         if payloads is not None:  # the usual block: parsed in one go
@@ -127,20 +136,23 @@ class StreamDecoder:
                 self._payload(payload, kind, out)
                 start += 1
                 if self._done:
-                    return out
+                    return
             else:
-                return out
+                return
         for event in itertools.islice(split_events(block), start, None):
             self._event(event, out)
             if self._done:
                 break
-        return out
 
     def finish(self) -> list[hub.Event]:
         out: list[hub.Event] = []
         rest = self._splitter.flush()  # a last event with no closing blank line
         if rest.strip() and not self._done:
-            self._event(rest, out)
+            try:
+                self._event(rest, out)
+            except Exception as exc:
+                self._done = self._stopped = True
+                out.append(unreadable(exc))
         if not self._stopped:
             self._done = self._stopped = True
             out.append(
@@ -158,9 +170,7 @@ class StreamDecoder:
             payload = None
         if not isinstance(payload, dict):
             self._done = self._stopped = True
-            out.append(
-                hub.StreamError("api_error", "The upstream sent a malformed event.", "upstream_malformed")
-            )
+            out.append(malformed())
             return
         self._payload(payload, payload.get("type") or (event_name(raw) or b"").decode(), out)
 

@@ -27,6 +27,7 @@ import orjson
 
 from torouter import hub
 from torouter.errors import GatewayError
+from torouter.protocols.faults import malformed, unreadable
 from torouter.protocols.gemini import (
     ArrayScanner,
     camel_keys,
@@ -67,14 +68,18 @@ class StreamDecoder:
         events: list[hub.Event] = []
         if self._ended:
             return events
-        if self._sse:
-            for raw in self._splitter.feed(chunk):
-                data = event_data(raw)
-                if data is not None:
-                    self._chunk(data, events)
-        else:
-            for element in self._scanner.feed(chunk):
-                self._chunk(element, events)
+        try:
+            if self._sse:
+                for raw in self._splitter.feed(chunk):
+                    data = event_data(raw)
+                    if data is not None:
+                        self._chunk(data, events)
+            else:
+                for element in self._scanner.feed(chunk):
+                    self._chunk(element, events)
+        except Exception as exc:  # a chunk no reading expects: what came before it still goes out
+            self._ended = True
+            events.append(unreadable(exc))
         return events
 
     def finish(self) -> list[hub.Event]:
@@ -82,7 +87,11 @@ class StreamDecoder:
         rest = self._splitter.flush() if self._sse else b""
         data = event_data(rest) if rest.strip() else None  # a last event with no blank line
         if data is not None and not self._ended:
-            self._chunk(data, events)
+            try:
+                self._chunk(data, events)
+            except Exception as exc:
+                self._ended = True
+                events.append(unreadable(exc))
         if self._ended:
             return events
         self._ended = True
@@ -107,9 +116,7 @@ class StreamDecoder:
         if not isinstance(payload, dict):
             self._ended = True
             self._close(events)
-            events.append(
-                hub.StreamError("api_error", "The upstream sent a malformed chunk.", "upstream_malformed")
-            )
+            events.append(malformed("chunk"))
             return
         chunk = camel_keys(payload)
         if "error" in chunk and not chunk.get("candidates"):

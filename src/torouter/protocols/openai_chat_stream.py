@@ -28,6 +28,7 @@ import orjson
 
 from torouter import hub
 from torouter.errors import GatewayError, kind_for_status
+from torouter.protocols.faults import malformed, unreadable
 from torouter.protocols.openai_chat import error_body, usage_from
 from torouter.protocols.openai_chat_codec import (
     FINISH_TO_STOP,
@@ -100,14 +101,22 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         events: list[hub.Event] = []
+        try:
+            self._feed(chunk, events)
+        except Exception as exc:  # an event no reading expects: what came before it still goes out
+            self._ended = True
+            events.append(unreadable(exc))
+        return events
+
+    def _feed(self, chunk: bytes, events: list[hub.Event]) -> None:
         block = self._splitter.take(chunk)
         if not block:
-            return events
+            return
         payloads = block_json(block)
         if payloads is None:  # comments, multi-line data, something malformed: event by event
             for raw in split_events(block):
                 self._event(raw, events)
-            return events
+            return
         for payload in payloads:  # the usual block, parsed in one go
             if self._ended:
                 break
@@ -115,15 +124,24 @@ class StreamDecoder:
                 self._done(events)
             else:
                 self._payload(payload, events)
-        return events
 
     def finish(self) -> list[hub.Event]:
         events: list[hub.Event] = []
+        ended = self._ended
+        try:
+            self._finish(events)
+        except Exception as exc:
+            self._ended = True
+            if not ended:
+                events.append(unreadable(exc))
+        return events
+
+    def _finish(self, events: list[hub.Event]) -> None:
         rest = self._splitter.flush()
         if rest.strip():
             self._event(rest, events)
         if self._ended:
-            return events
+            return
         self._ended = True
         if self._finished:
             self._message_delta(events)
@@ -133,7 +151,6 @@ class StreamDecoder:
             events.append(
                 hub.StreamError("api_error", "The upstream stream ended early.", "upstream_disconnected")
             )
-        return events
 
     # ------------------------------------------------------------ one SSE event
 
@@ -179,9 +196,7 @@ class StreamDecoder:
     def _read_payload(self, chunk: Any, events: list[hub.Event]) -> None:
         if not isinstance(chunk, dict):
             self._ended = True
-            events.append(
-                hub.StreamError("api_error", "The upstream sent a malformed event.", "upstream_malformed")
-            )
+            events.append(malformed())
             return
         if "error" in chunk and not chunk.get("choices"):
             self._ended = True

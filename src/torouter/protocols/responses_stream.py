@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from torouter import hub
+from torouter.protocols.faults import malformed, unreadable
 from torouter.protocols.responses import ERROR_CODES, REDACTED_PREFIX, tool_use_of, usage_from
 from torouter.protocols.responses_codec import (
     INCOMPLETE,
@@ -271,15 +272,23 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         events: list[hub.Event] = []
-        for raw in self._splitter.feed(chunk):
-            self._event(raw, events)
+        try:
+            for raw in self._splitter.feed(chunk):
+                self._event(raw, events)
+        except Exception as exc:  # an event no reading expects: what came before it still goes out
+            self._ended = True
+            events.append(unreadable(exc))
         return events
 
     def finish(self) -> list[hub.Event]:
         events: list[hub.Event] = []
         rest = self._splitter.flush()
-        if rest.strip():
-            self._event(rest, events)
+        if rest.strip() and not self._ended:
+            try:
+                self._event(rest, events)
+            except Exception as exc:
+                self._ended = True
+                events.append(unreadable(exc))
         if not self._ended:
             self._ended = True
             self._stop(events)
@@ -298,9 +307,7 @@ class StreamDecoder:
             ev = None
         if not isinstance(ev, dict):
             self._ended = True
-            events.append(
-                hub.StreamError("api_error", "The upstream sent a malformed event.", "upstream_malformed")
-            )
+            events.append(malformed())
             return
         kind = ev.get("type")
         key = str(ev.get("output_index"))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -15,6 +13,7 @@ import orjson
 
 from torouter.accounting.usage import Usage
 from torouter.errors import GatewayError
+from torouter.protocols.faults import raised_at
 from torouter.surfaces.asgi import JSON, SSE, Receive, Send
 from torouter.surfaces.guard import EventGuard
 from torouter.upstreams.call import Outcome
@@ -112,9 +111,9 @@ def unreadable(exc: Exception) -> Malformed:
     that is a list, say), or a bug. Either way the stream ends as for a malformed event, with
     the protocol's error event and the call recorded. The log says what raised and where, not
     the exception's text: that may quote the upstream's event, and so a secret it echoed."""
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f"{Path(frame.filename).name}:{frame.lineno}" if frame else "?"
-    log.warning("a stream tap could not read the upstream's events: %s at %s", type(exc).__name__, where)
+    log.warning(
+        "a stream tap could not read the upstream's events: %s at %s", type(exc).__name__, raised_at(exc)
+    )
     return Malformed()
 
 

@@ -14,6 +14,7 @@ import orjson
 from torouter import hub
 from torouter.catalog import Account
 from torouter.errors import GatewayError
+from torouter.protocols.faults import unreadable
 from torouter.routing.models import upstream_model_for
 from torouter.surfaces.asgi import JSON, Send
 from torouter.surfaces.call import Call
@@ -81,19 +82,26 @@ class TranslatingTap:
 
     def _encode(self, events: list[hub.Event]) -> bytes:
         encode = self._encoder.encode
-        out = []
-        for event in events:
-            if type(event) is hub.BlockDelta:  # most of a stream
+        out: list[bytes] = []
+        try:
+            for event in events:
+                if type(event) is hub.BlockDelta:  # most of a stream
+                    out.append(encode(event))
+                    continue
+                if isinstance(event, hub.StreamError):
+                    self.error = event.code or event.kind
+                    self.ended = True
+                    if self._account is not None:
+                        event = hub.StreamError(event.kind, scrub(event.message, self._account), event.code)
+                elif isinstance(event, hub.MessageStop):
+                    self.done = True
                 out.append(encode(event))
-                continue
-            if isinstance(event, hub.StreamError):
-                self.error = event.code or event.kind
-                self.ended = True
-                if self._account is not None:
-                    event = hub.StreamError(event.kind, scrub(event.message, self._account), event.code)
-            elif isinstance(event, hub.MessageStop):
-                self.done = True
-            out.append(encode(event))
+        except Exception as exc:  # a decoded event of a shape the encoder cannot write
+            if self.ended:  # the error event itself: the relay's net takes it
+                raise
+            fault = unreadable(exc, "encode")
+            self.error, self.ended = fault.code, True
+            out.append(encode(fault))  # what was encoded before it still goes out
         self.usage = self._decoder.usage
         return b"".join(out)
 
