@@ -140,7 +140,7 @@ def faults(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -
         groups.append(group_entry(f"{rname}-solo", route, [account(f"{rname}-solo", "a", route, FAST)]))
         # One account each, for tests that read the group's last usage row: no other test's row
         # can land there late.
-        for own in ("odd", "counts"):
+        for own in ("odd", "counts", "bare"):
             groups.append(group_entry(f"{rname}-{own}", route, [account(f"{rname}-{own}", "a", route, FAST)]))
         dead = account(f"{rname}-dead", "a", route, FAST, dead=True)
         groups.append(group_entry(f"{rname}-dead", route, [dead]))
@@ -519,6 +519,43 @@ def test_usage_counts_that_are_not_numbers_leave_the_answer_whole_and_an_estimat
     row = row_after(faults, group, before)
     assert (row["status_code"], row["error"], row["estimated"]) == (200, None, 1), row
     assert row["output_tokens"] > 0
+
+
+def without_usage(platform: str) -> str:
+    doc = json.loads(octet_body(platform))
+    doc.pop("usage", None)
+    doc.pop("usageMetadata", None)
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize("rname", ["oa-an", "an-ge", "ge-oa"])
+def test_a_translated_answer_that_reports_no_usage_is_recorded_with_an_estimate(
+    faults: World, rname: str
+) -> None:
+    route, group = ROUTES[rname], f"{rname}-bare"
+    body = without_usage(route.platform)
+    script_for(faults, group, {"raw": {"status": 200, "body": body, "content_type": "application/json"}})
+    before = last_id(faults)
+    assert ask(faults, group, route, stream=False) == GREETING
+    row = row_after(faults, group, before)
+    assert (row["status_code"], row["error"], row["estimated"]) == (200, None, 1), row
+    assert row["input_tokens"] > 0 and row["output_tokens"] > 0
+
+
+def test_a_translated_answer_the_gateway_cannot_write_is_a_502_in_the_clients_protocol(faults: World) -> None:
+    # An Anthropic answer whose id is a list: the decoder takes it, the OpenAI encoder cannot.
+    route, group = ROUTES["oa-an"], "oa-an-odd"
+    doc = json.loads(octet_body("anthropic")) | {"id": [1]}
+    script_for(
+        faults, group, {"raw": {"status": 200, "body": json.dumps(doc), "content_type": "application/json"}}
+    )
+    before = last_id(faults)
+    with pytest.raises(Exception) as exc:
+        ask(faults, group, route, stream=False)
+    got = seen(exc.value, route)
+    assert (got.status, got.code) == (502, "upstream_malformed"), got
+    row = row_after(faults, group, before)
+    assert (row["status_code"], row["error"]) == (502, "upstream_malformed"), row
 
 
 # ---------------------------------------------------------------- what must stay transparent

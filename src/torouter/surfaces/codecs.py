@@ -9,10 +9,13 @@ from torouter import hub
 from torouter.errors import GatewayError
 from torouter.protocols import (
     anthropic_codec,
+    anthropic_messages,
     anthropic_stream,
+    gemini,
     gemini_codec,
     gemini_request,
     gemini_stream,
+    openai_chat,
     openai_chat_codec,
     openai_chat_request,
     openai_chat_stream,
@@ -33,6 +36,7 @@ OPENAI_CHAT = Codec(
     encode_response=openai_chat_codec.encode_response,
     stream_decoder=openai_chat_stream.StreamDecoder,
     stream_encoder=lambda req, model: openai_chat_stream.StreamEncoder(model, _openai_include_usage(req)),
+    response_usage=openai_chat.response_usage,
 )
 
 
@@ -47,6 +51,7 @@ ANTHROPIC = Codec(
     encode_response=anthropic_codec.encode_response,
     stream_decoder=anthropic_stream.StreamDecoder,
     stream_encoder=lambda req, model: anthropic_stream.StreamEncoder(model),
+    response_usage=anthropic_messages.response_usage,
 )
 
 
@@ -58,6 +63,7 @@ def _gemini_codec(sse: bool) -> Codec:
         encode_response=gemini_codec.encode_response,
         stream_decoder=lambda: gemini_stream.StreamDecoder(sse=True),  # upstream calls always use ?alt=sse
         stream_encoder=lambda req, model: gemini_stream.StreamEncoder(model, sse=sse),
+        response_usage=gemini.response_usage,
     )
 
 

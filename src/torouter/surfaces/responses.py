@@ -181,6 +181,7 @@ class Responses:
             encode_response=encode_response,
             stream_decoder=responses_stream.StreamDecoder,
             stream_encoder=stream_encoder,
+            response_usage=responses.response_usage,
         )
         names = ",".join(re.sub(r"[^\w.:-]", "_", kind, flags=re.ASCII) for kind in dropped)
         extra_headers = [(b"x-torouter-dropped-tools", names.encode())] if dropped else []

@@ -49,6 +49,8 @@ class Codec:
     encode_response: Callable[[hub.Response, str], dict[str, Any]]
     stream_decoder: Callable[[], StreamDecoder]
     stream_encoder: Callable[[hub.Request, str], StreamEncoder]
+    # What a whole answer says it used, or None when it says nothing: then the usage is estimated.
+    response_usage: Callable[[dict[str, Any]], hub.Usage | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +175,16 @@ async def translate(
         call.relayed = result.chunks
         call.record(status, result.usage, result.first_byte_at, result.error or tap.error)
         return
-    answer = await read_answer(call, wire, send, outcome, platform.codec.decode_response)
+
+    def convert(doc: Any) -> tuple[bytes, hub.Usage | None]:
+        # Encoding is part of reading: a field of a type no codec expects may only fail there.
+        body = orjson.dumps(client.encode_response(platform.codec.decode_response(doc), call.model))
+        return body, platform.codec.response_usage(doc) if isinstance(doc, dict) else None
+
+    answer = await read_answer(call, wire, send, outcome, convert)
     if answer is None:
         return
-    body = orjson.dumps(client.encode_response(answer, call.model))
+    body, usage = answer
     await send(
         {
             "type": "http.response.start",
@@ -185,4 +193,6 @@ async def translate(
         }
     )
     await send({"type": "http.response.body", "body": body})
-    call.record(200, answer.usage)
+    if usage is None:  # the upstream said nothing of its usage: estimated from the answer
+        call.relayed = [body]
+    call.record(200, usage)
