@@ -265,6 +265,9 @@ def _patched(out: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any
 # ---------------------------------------------------------------- request
 
 
+_KEPT_IF_EMPTY = ("system", "stop_sequences", "stream", "tools", "temperature", "top_p", "top_k")
+
+
 def decode_request(body: dict[str, Any]) -> hub.Request:
     """The hub request for a checked Messages body; nothing is lost (see the module docstring)."""
     extras: dict[str, Any] = {k: v for k, v in body.items() if k not in _MAPPED}
@@ -304,10 +307,11 @@ def decode_request(body: dict[str, Any]) -> hub.Request:
     elif "metadata" in body:
         extras["metadata"] = metadata
     # Mapped fields whose value the hub reads as "absent" (false, null, []) are kept as given.
-    for key in ("system", "stop_sequences", "stream", "tools", "temperature", "top_p", "top_k"):
-        value = body.get(key, 0)
-        if (value is None or value is False or value == "" or value == []) and key not in extras:
-            extras[key] = value
+    for key in _KEPT_IF_EMPTY:
+        if key in body:  # most are absent: one test each
+            value = body[key]
+            if (value is None or value is False or value == "" or value == []) and key not in extras:
+                extras[key] = value
     if layout:
         extras["_layout"] = layout
     req.extras[VENDOR] = extras

@@ -283,9 +283,8 @@ def _decode_settings(body: dict[str, Any], req: hub.Request, extras: dict[str, A
         extras["parallel_tool_calls"] = body["parallel_tool_calls"]
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     req.max_tokens = limit if isinstance(limit, int) else None
-    req.temperature, req.top_p, req.top_k, req.n = (
-        body.get(k) for k in ("temperature", "top_p", "top_k", "n")
-    )
+    get = body.get
+    req.temperature, req.top_p, req.top_k, req.n = get("temperature"), get("top_p"), get("top_k"), get("n")
     stop = body.get("stop")
     if isinstance(stop, str):
         req.stop, shape["stop_string"] = [stop], True
