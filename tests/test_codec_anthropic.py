@@ -583,6 +583,19 @@ def test_decoder_reports_errors_malformed_events_and_early_ends() -> None:
     ]
 
 
+def test_an_event_whose_type_is_not_a_name_is_read_by_its_event_line() -> None:
+    # The SSE event line names every Anthropic event too; a "type" of another kind (a list, an
+    # object) is read by that name, and an event with no known name is skipped, as Anthropic asks.
+    start = (EXAMPLES / "sdk-sse" / "basic_response.txt").read_bytes().split(b"\n\n")[0] + b"\n\n"
+    block = b'event: content_block_start\ndata: {"type":[1],"index":0,"content_block":{"type":"text","text":""}}\n\n'
+    delta = b'event: content_block_delta\ndata: {"type":{},"index":0,"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+    odd = b'data: {"type":[2]}\n\n'
+    stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    events, _ = _decode(start + block + odd + delta + stop)
+    text = [hub.BlockStart(0, hub.Text("")), hub.BlockDelta(0, "text", "Hi")]
+    assert events[1:] == [*text, hub.BlockStop(0), hub.MessageStop()]  # the stop closes the block
+
+
 def test_kept_block_details_never_land_on_a_block_the_gateway_replaced() -> None:
     body = json.loads((CAPTURES / "toolCallRequest/anthropic/followup-request.json").read_text())
     req = decode_request(body)

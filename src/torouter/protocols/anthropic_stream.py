@@ -172,7 +172,10 @@ class StreamDecoder:
             self._done = self._stopped = True
             out.append(malformed())
             return
-        self._payload(payload, payload.get("type") or (event_name(raw) or b"").decode(), out)
+        kind = payload.get("type")
+        if not (isinstance(kind, str) and kind):  # the event line names it too
+            kind = (event_name(raw) or b"").decode("utf-8", "replace")
+        self._payload(payload, kind, out)
 
     def _payload(self, payload: dict[str, Any], kind: str, out: list[hub.Event]) -> None:
         handler = _HANDLERS.get(kind)
