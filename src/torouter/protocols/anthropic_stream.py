@@ -18,7 +18,7 @@ import orjson
 from torouter import hub
 from torouter.errors import GatewayError
 from torouter.protocols.anthropic_messages import stream_error_event, usage_from
-from torouter.protocols.faults import malformed, unreadable
+from torouter.protocols.faults import guarded, malformed
 from torouter.protocols.sse import EventSplitter, block_json, event_data, event_name, split_events
 
 STOP_REASONS = frozenset({"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"})
@@ -111,11 +111,8 @@ class StreamDecoder:
         out: list[hub.Event] = []
         if self._done:
             return out
-        try:
-            self._feed(chunk, out)
-        except Exception as exc:  # an event no reading expects: what came before it still goes out
+        if not guarded(self._feed, chunk, out):
             self._done = self._stopped = True
-            out.append(unreadable(exc))
         return out
 
     def _feed(self, chunk: bytes, out: list[hub.Event]) -> None:
@@ -147,12 +144,8 @@ class StreamDecoder:
     def finish(self) -> list[hub.Event]:
         out: list[hub.Event] = []
         rest = self._splitter.flush()  # a last event with no closing blank line
-        if rest.strip() and not self._done:
-            try:
-                self._event(rest, out)
-            except Exception as exc:
-                self._done = self._stopped = True
-                out.append(unreadable(exc))
+        if rest.strip() and not self._done and not guarded(self._event, rest, out):
+            self._done = self._stopped = True
         if not self._stopped:
             self._done = self._stopped = True
             out.append(

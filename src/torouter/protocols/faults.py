@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from torouter import hub
 
 log = logging.getLogger("torouter.protocols")
+T = TypeVar("T")
 
 
 def malformed(what: str = "event") -> hub.StreamError:
@@ -28,3 +31,14 @@ def unreadable(exc: Exception, side: str = "decode") -> hub.StreamError:
     the stream ends there with `malformed()`, after all that was read before it."""
     log.warning("could not %s an upstream event: %s at %s", side, type(exc).__name__, raised_at(exc))
     return malformed()
+
+
+def guarded(read: Callable[[T, list[hub.Event]], None], arg: T, events: list[hub.Event]) -> bool:
+    """`read(arg, events)`, the way each stream decoder reads: False when it raised, after adding
+    the malformed-event error to the events it had already decoded, which all still go out."""
+    try:
+        read(arg, events)
+    except Exception as exc:
+        events.append(unreadable(exc))
+        return False
+    return True

@@ -27,7 +27,7 @@ import orjson
 
 from torouter import hub
 from torouter.errors import GatewayError
-from torouter.protocols.faults import malformed, unreadable
+from torouter.protocols.faults import guarded, malformed
 from torouter.protocols.gemini import (
     ArrayScanner,
     camel_keys,
@@ -66,32 +66,26 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         events: list[hub.Event] = []
-        if self._ended:
-            return events
-        try:
-            if self._sse:
-                for raw in self._splitter.feed(chunk):
-                    data = event_data(raw)
-                    if data is not None:
-                        self._chunk(data, events)
-            else:
-                for element in self._scanner.feed(chunk):
-                    self._chunk(element, events)
-        except Exception as exc:  # a chunk no reading expects: what came before it still goes out
+        if not self._ended and not guarded(self._feed, chunk, events):
             self._ended = True
-            events.append(unreadable(exc))
         return events
+
+    def _feed(self, chunk: bytes, events: list[hub.Event]) -> None:
+        if self._sse:
+            for raw in self._splitter.feed(chunk):
+                data = event_data(raw)
+                if data is not None:
+                    self._chunk(data, events)
+        else:
+            for element in self._scanner.feed(chunk):
+                self._chunk(element, events)
 
     def finish(self) -> list[hub.Event]:
         events: list[hub.Event] = []
         rest = self._splitter.flush() if self._sse else b""
         data = event_data(rest) if rest.strip() else None  # a last event with no blank line
-        if data is not None and not self._ended:
-            try:
-                self._chunk(data, events)
-            except Exception as exc:
-                self._ended = True
-                events.append(unreadable(exc))
+        if data is not None and not self._ended and not guarded(self._chunk, data, events):
+            self._ended = True
         if self._ended:
             return events
         self._ended = True

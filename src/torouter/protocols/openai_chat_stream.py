@@ -28,7 +28,7 @@ import orjson
 
 from torouter import hub
 from torouter.errors import GatewayError, kind_for_status
-from torouter.protocols.faults import malformed, unreadable
+from torouter.protocols.faults import guarded, malformed
 from torouter.protocols.openai_chat import error_body, usage_from
 from torouter.protocols.openai_chat_codec import (
     FINISH_TO_STOP,
@@ -101,11 +101,8 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         events: list[hub.Event] = []
-        try:
-            self._feed(chunk, events)
-        except Exception as exc:  # an event no reading expects: what came before it still goes out
+        if not guarded(self._feed, chunk, events):
             self._ended = True
-            events.append(unreadable(exc))
         return events
 
     def _feed(self, chunk: bytes, events: list[hub.Event]) -> None:
@@ -127,16 +124,11 @@ class StreamDecoder:
 
     def finish(self) -> list[hub.Event]:
         events: list[hub.Event] = []
-        ended = self._ended
-        try:
-            self._finish(events)
-        except Exception as exc:
+        if not self._ended and not guarded(self._finish, None, events):
             self._ended = True
-            if not ended:
-                events.append(unreadable(exc))
         return events
 
-    def _finish(self, events: list[hub.Event]) -> None:
+    def _finish(self, _: None, events: list[hub.Event]) -> None:
         rest = self._splitter.flush()
         if rest.strip():
             self._event(rest, events)

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from torouter import hub
-from torouter.protocols.faults import malformed, unreadable
+from torouter.protocols.faults import guarded, malformed
 from torouter.protocols.responses import ERROR_CODES, REDACTED_PREFIX, tool_use_of, usage_from
 from torouter.protocols.responses_codec import (
     INCOMPLETE,
@@ -272,23 +272,19 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         events: list[hub.Event] = []
-        try:
-            for raw in self._splitter.feed(chunk):
-                self._event(raw, events)
-        except Exception as exc:  # an event no reading expects: what came before it still goes out
+        if not guarded(self._feed, chunk, events):
             self._ended = True
-            events.append(unreadable(exc))
         return events
+
+    def _feed(self, chunk: bytes, events: list[hub.Event]) -> None:
+        for raw in self._splitter.feed(chunk):
+            self._event(raw, events)
 
     def finish(self) -> list[hub.Event]:
         events: list[hub.Event] = []
         rest = self._splitter.flush()
-        if rest.strip() and not self._ended:
-            try:
-                self._event(rest, events)
-            except Exception as exc:
-                self._ended = True
-                events.append(unreadable(exc))
+        if rest.strip() and not self._ended and not guarded(self._event, rest, events):
+            self._ended = True
         if not self._ended:
             self._ended = True
             self._stop(events)
