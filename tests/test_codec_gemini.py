@@ -383,6 +383,19 @@ def test_stream_errors_and_early_ends() -> None:
     assert decode_stream(array, sse=False)[-1] == hub.StreamError("unavailable", "busy")
 
 
+def test_fields_of_other_types_read_as_absent_and_the_stream_goes_on() -> None:
+    chunks = [
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "a"}]}}]},
+        {"candidates": [{"content": {"role": "model", "parts": 5}}]},
+        {"candidates": [{"content": {"role": "model", "parts": [{"text": "b"}]}, "finishReason": ["STOP"]}]},
+    ]
+    events = decode_stream(b"".join(b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in chunks))
+    assert not [e for e in events if isinstance(e, hub.StreamError)], events
+    assert "".join(e.value for e in events if isinstance(e, hub.BlockDelta)) == "ab"
+    assert isinstance(events[-1], hub.MessageStop)
+    assert [e.stop_reason for e in events if isinstance(e, hub.MessageDelta)] == ["end_turn"]
+
+
 def _reencode(events: list[hub.Event], model: str, sse: bool) -> bytes:
     enc = gemini_stream.StreamEncoder(model, sse=sse)
     return b"".join(enc.encode(e) for e in events)

@@ -639,6 +639,27 @@ def test_errors_and_malformed_events_in_a_stream() -> None:
     assert events == [hub.StreamError("api_error", "The upstream sent a malformed event.")]
 
 
+def test_fields_of_other_types_read_as_absent_and_the_stream_goes_on() -> None:
+    # What OpenAI-compatible servers get wrong: `choices` or `tool_calls` that are no list, a
+    # finish_reason that is no string, a call's `function` or `name` that is no object or string.
+    odd_call = {"index": 0, "id": 7, "function": "lookup"}
+    named = {"index": 1, "id": "call_1", "function": {"name": ["f"], "arguments": "{}"}}
+    events = _decode(
+        _sse(
+            _choice({"content": "a"}),
+            {"choices": 5},
+            _choice({"tool_calls": 5, "content": "b"}),
+            _choice({"tool_calls": [odd_call, named], "content": "c"}),
+            _choice({}, finish=["stop"]),  # type: ignore[arg-type]
+        )
+    )
+    assert not [e for e in events if isinstance(e, hub.StreamError)], events
+    blocks = _blocks(events)
+    assert blocks[0] == (hub.Text(""), "abc")
+    assert [b.id for b, _ in blocks[1:]] == ["call_0", "call_1"]  # an id that is no string: minted
+    assert events[-2:] == [hub.MessageDelta("end_turn", None, None), hub.MessageStop()]
+
+
 # ---------------------------------------------------------------- stream encoding
 
 

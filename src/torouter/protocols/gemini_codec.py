@@ -53,7 +53,7 @@ _DATA_URL = re.compile(r"^data:([^;,]+)?(?:;[^,]*)?;base64,(.*)$", re.S)
 def stop_reason_from(finish: Any, has_tool_use: bool) -> hub.StopReason:
     if finish == "MAX_TOKENS":
         return "max_tokens"
-    if finish in _REFUSALS or (isinstance(finish, str) and finish.startswith("IMAGE_")):
+    if isinstance(finish, str) and (finish in _REFUSALS or finish.startswith("IMAGE_")):
         return "refusal"
     return "tool_use" if has_tool_use else "end_turn"
 

@@ -139,7 +139,8 @@ class StreamDecoder:
             return
         cand = camel_keys(candidates[0]) if isinstance(candidates[0], dict) else {}
         content = cand.get("content") if isinstance(cand.get("content"), dict) else {}
-        for part in content.get("parts") or ():
+        parts = content.get("parts")
+        for part in parts if isinstance(parts, list) else ():
             if isinstance(part, dict):
                 self._part(camel_keys(part), events)
         if cand.get("finishReason"):

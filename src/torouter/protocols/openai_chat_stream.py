@@ -80,6 +80,11 @@ def _plain_text(chunk: Any) -> str | None:
     return text if type(text) is str and text else None
 
 
+def _text(value: Any) -> str:
+    """A string field as the decoder keeps it: anything else reads as absent."""
+    return value if isinstance(value, str) else ""
+
+
 class StreamDecoder:
     """Upstream chat-stream bytes to hub events; `usage` holds the last usage seen."""
 
@@ -203,7 +208,8 @@ class StreamDecoder:
                     created=chunk.get("created"),
                 )
             )
-        for choice in chunk.get("choices") or []:
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._choice(choice, events)
         raw = chunk.get("usage")
@@ -231,13 +237,15 @@ class StreamDecoder:
                 if isinstance(text, str) and text:
                     self._refusal = self._refusal or key == "refusal"
                     self._delta(events, "text", text)
-            for frag in delta.get("tool_calls") or []:
+            calls = delta.get("tool_calls")
+            for frag in calls if isinstance(calls, list) else ():
                 if isinstance(frag, dict):
                     self._tool_fragment(frag, events)
         finish = choice.get("finish_reason")
         if finish:
             self._finished = True
-            self._stop = "refusal" if self._refusal else FINISH_TO_STOP.get(finish, "end_turn")
+            stop = FINISH_TO_STOP.get(finish, "end_turn") if isinstance(finish, str) else "end_turn"
+            self._stop = "refusal" if self._refusal else stop
             self._close(events)
 
     def _reasoning(self, delta: dict[str, Any], events: list[hub.Event]) -> None:
@@ -272,9 +280,10 @@ class StreamDecoder:
         if call is None:
             call = self._calls[key] = _Call()
             self._keys[index] = key
-        fn = frag.get("function") or {}
-        call.id = call.id or frag.get("id") or ""
-        call.name = call.name or fn.get("name") or ""
+        fn = frag.get("function")
+        fn = fn if isinstance(fn, dict) else {}
+        call.id = call.id or _text(frag.get("id"))
+        call.name = call.name or _text(fn.get("name"))
         args = fn.get("arguments")
         if isinstance(args, str) and args:
             call.args.append(args)
