@@ -107,9 +107,10 @@ class Malformed(Exception):
 
 
 def unreadable(exc: Exception) -> Malformed:
-    """A tap that raised on what the upstream sent: an event of a shape no codec expects (a count
-    that is a list, say), or a bug. Either way the stream ends as for a malformed event, with
-    the protocol's error event and the call recorded. The log says what raised and where, not
+    """A tap that raised on what the upstream sent: the last net, for a bug, since the taps read
+    odd shapes themselves (the usage readers, and the translating tap through protocols.faults).
+    The stream ends as for a malformed event, with the protocol's error event and the call
+    recorded. The log says what raised and where, not
     the exception's text: that may quote the upstream's event, and so a secret it echoed."""
     log.warning(
         "a stream tap could not read the upstream's events: %s at %s", type(exc).__name__, raised_at(exc)
