@@ -47,7 +47,8 @@ def run(settings: Settings, workers: int = 1) -> None:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, with an answer's writes of one loop step sent together: see http_protocol.
+        "http": "torouter.http_protocol:HttpProtocol",
         "access_log": False,  # it would print ?key= query strings
         # X-Forwarded-For is read only where the address is used: see client_address.py.
         "proxy_headers": False,
