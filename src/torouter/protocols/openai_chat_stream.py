@@ -65,19 +65,20 @@ class _Call:
 def _plain_text(chunk: Any) -> str | None:
     """The text of a chunk that carries only text: one choice (index 0) whose delta holds
     `content` alone, with no finish and no usage. None for any other chunk."""
-    if type(chunk) is not dict or chunk.get("usage") is not None:
+    # Subscripts first: on JSON values they succeed only on a dict, a list, a dict and a dict, so
+    # they stand in for four type checks.
+    try:
+        choices = chunk["choices"]
+        choice = choices[0]
+        delta = choice["delta"]
+        text = delta["content"]
+    except (KeyError, IndexError, TypeError):
         return None
-    choices = chunk.get("choices")
-    if type(choices) is not list or len(choices) != 1:
+    if type(text) is not str or not text or len(delta) != 1 or len(choices) != 1:
         return None
-    choice = choices[0]
-    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+    if choice.get("finish_reason") or choice.get("index", 0) != 0 or chunk.get("usage") is not None:
         return None
-    delta = choice.get("delta")
-    if type(delta) is not dict or len(delta) != 1:
-        return None
-    text = delta.get("content")
-    return text if type(text) is str and text else None
+    return text
 
 
 def _text(value: Any) -> str:
@@ -180,7 +181,7 @@ class StreamDecoder:
     def _payload(self, chunk: Any, events: list[hub.Event]) -> None:
         # Most of a stream: one more piece of text for the text block already open, in a chunk
         # with one choice, no finish and no usage. It gives what _read_payload gives, in about
-        # 110 bytecodes against 140 (tests hold the two to the same events). A text block open
+        # 80 bytecodes against 140 (tests hold the two to the same events). A text block open
         # means no tool call is live and no finish has come: the finish closes every block.
         opened = self._open
         if opened is not None and opened[0] == "text":
