@@ -129,3 +129,24 @@ def test_an_event_the_encoder_cannot_write_ends_the_stream_after_what_came_befor
     assert b"Hello from before" in out
     assert tap.error == "upstream_malformed" and tap.ended and not tap.done
     assert out.rfind(malformed().message.encode()) > out.find(b"Hello from before")
+
+
+@pytest.mark.parametrize("upstream", list(DECODERS))
+@pytest.mark.parametrize("client", list(ENCODERS))
+def test_a_translated_stream_is_done_once_its_stop_is_written(upstream: str, client: str) -> None:
+    """`done` (the relay's sign that a client hanging up lost nothing) comes with the last event:
+    whether the stream arrives whole, or event by event."""
+    pattern, named, _ = PROTOCOLS[upstream]
+    for stream in recorded(pattern)[:3]:
+        frames = [framed(e, named) for e in stream]
+        whole = TranslatingTap(DECODERS[upstream](), ENCODERS[client]())
+        whole.feed(b"".join(frames))
+        whole.flush()
+        assert whole.done and whole.error is None
+        tap = TranslatingTap(DECODERS[upstream](), ENCODERS[client]())
+        for frame in frames[:-1]:
+            tap.feed(frame)
+            assert not tap.done
+        tap.feed(frames[-1])
+        tap.flush()
+        assert tap.done and tap.error is None

@@ -83,13 +83,28 @@ class TranslatingTap:
         self.error: str | None = None
 
     def _encode(self, events: list[hub.Event]) -> bytes:
+        kinds = set(map(type, events))
+        if hub.StreamError in kinds:
+            return self._encode_each(events)
+        # Most reads: no error to scrub first, so the encoder runs over them in one C-level loop.
+        # list.extend keeps what it took before an exception: the events before a fault go out.
+        out: list[bytes] = []
+        try:
+            out.extend(map(self._encoder.encode, events))
+        except Exception as exc:  # a decoded event of a shape the encoder cannot write
+            self._fault(exc, out)
+            self.done = self.done or hub.MessageStop in set(map(type, events[: len(out) - 1]))
+        else:
+            self.done = self.done or hub.MessageStop in kinds
+        self.usage = self._decoder.usage
+        return b"".join(out)
+
+    def _encode_each(self, events: list[hub.Event]) -> bytes:
+        """Event by event, for a read with an error event: its message is scrubbed first."""
         encode = self._encoder.encode
         out: list[bytes] = []
         try:
             for event in events:
-                if type(event) is hub.BlockDelta:  # most of a stream
-                    out.append(encode(event))
-                    continue
                 if isinstance(event, hub.StreamError):
                     self.error = event.code or event.kind
                     self.ended = True
@@ -98,14 +113,18 @@ class TranslatingTap:
                 elif isinstance(event, hub.MessageStop):
                     self.done = True
                 out.append(encode(event))
-        except Exception as exc:  # a decoded event of a shape the encoder cannot write
+        except Exception as exc:
             if self.ended:  # the error event itself: the relay's net takes it
                 raise
-            fault = unreadable(exc, "encode")
-            self.error, self.ended = fault.code, True
-            out.append(encode(fault))  # what was encoded before it still goes out
+            self._fault(exc, out)
         self.usage = self._decoder.usage
         return b"".join(out)
+
+    def _fault(self, exc: Exception, out: list[bytes]) -> None:
+        """The client's error event after what was encoded before the event it could not write."""
+        fault = unreadable(exc, "encode")
+        self.error, self.ended = fault.code, True
+        out.append(self._encoder.encode(fault))
 
     def feed(self, chunk: bytes, errors: bool = True) -> bytes:
         return self._encode(self._decoder.feed(chunk))
