@@ -477,6 +477,29 @@ def _frames(encoder: StreamEncoder, events: list[hub.Event]) -> list[dict[str, A
     return [orjson.loads(f.split(b"data: ", 1)[1]) for f in raw.split(b"\n\n") if f]
 
 
+@pytest.mark.parametrize(
+    "between",
+    [
+        [hub.BlockStop(0)],  # text for a block that has closed
+        [hub.BlockStart(1, hub.ToolUse("call_1", "f", {}))],  # for a block another one closed
+        [hub.StreamError("api_error", "boom")],  # after the stream ended
+        [hub.MessageDelta("end_turn"), hub.MessageStop()],
+    ],
+)
+def test_encoder_writes_no_text_for_a_block_the_client_no_longer_sees_open(between: list[hub.Event]) -> None:
+    events: list[hub.Event] = [
+        hub.MessageStart("msg_1", "m", hub.Usage()),
+        hub.BlockStart(0, hub.Text("")),
+        hub.BlockDelta(0, "text", "one"),
+        hub.BlockDelta(0, "text", "two"),  # the shortcut's case
+        *between,
+        hub.BlockDelta(0, "text", "late"),
+    ]
+    encoder = StreamEncoder("m")
+    raw = b"".join(encoder.encode(e) for e in events)
+    assert b"two" in raw and b"late" not in raw
+
+
 def test_encoder_starts_with_message_start_then_ping() -> None:
     frames = _frames(
         StreamEncoder("alias"), [hub.MessageStart("chatcmpl-1", "gpt", hub.Usage(10, 0, cached_tokens=4))]

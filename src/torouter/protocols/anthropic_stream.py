@@ -297,7 +297,19 @@ class StreamEncoder:
     deltas are merged and sent just before message_stop (end_turn when none came).
     """
 
-    __slots__ = ("_delta", "_id", "_index", "_model", "_next", "_open", "_pending", "_stage", "_usage")
+    __slots__ = (
+        "_delta",
+        "_id",
+        "_index",
+        "_model",
+        "_next",
+        "_open",
+        "_pending",
+        "_stage",
+        "_text_at",
+        "_text_head",
+        "_usage",
+    )
 
     def __init__(self, model: str, message_id: str | None = None) -> None:
         self._model = model
@@ -309,17 +321,20 @@ class StreamEncoder:
         self._pending: dict[int, hub.Text] = {}  # text blocks waiting for their first text
         self._usage = hub.Usage()
         self._delta: hub.MessageDelta | None = None
+        # The text block the last event wrote text to, and its frame's bytes up to the text: while
+        # nothing else comes between, more text for it needs no other check.
+        self._text_at: int | None = None
+        self._text_head = b""
 
     def encode(self, event: hub.Event) -> bytes:
         if (
             type(event) is hub.BlockDelta
+            and event.index == self._text_at
             and event.kind == "text"
             and event.value
-            and event.index == self._open
-            and self._stage == 1
-            and event.index not in self._pending
-        ):  # most of a stream: more text for the open block
-            return _TEXT_DELTA % self._index[event.index] + orjson.dumps(event.value) + b"}}\n\n"
+        ):
+            return self._text_head + orjson.dumps(event.value) + b"}}\n\n"  # most of a stream
+        self._text_at = None
         if self._stage == 2:
             return b""
         out: list[bytes] = []
@@ -409,8 +424,9 @@ class StreamEncoder:
             self._announce(event.index, {"type": "text", "text": ""}, out)
         if event.index != self._open or (event.kind == "text" and not event.value):
             return  # a delta for a closed or unknown block cannot be placed any more
-        if event.kind == "text":  # most of a stream: only the index and the text vary
-            out.append(_TEXT_DELTA % self._index[event.index] + orjson.dumps(event.value) + b"}}\n\n")
+        if event.kind == "text":  # the block is open and announced: later text takes encode's shortcut
+            self._text_at, self._text_head = event.index, _TEXT_DELTA % self._index[event.index]
+            out.append(self._text_head + orjson.dumps(event.value) + b"}}\n\n")
             return
         name, field = _DELTA_TYPES[event.kind]
         delta = {"type": name, field: event.value}
