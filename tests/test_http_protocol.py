@@ -116,7 +116,9 @@ def test_a_json_answer_reaches_the_client_in_one_segment(world: World) -> None:
             conn.sendall(request)
             answer = b""
             while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < length_of(answer):
-                answer += conn.recv(1 << 20)
+                piece = conn.recv(1 << 20)
+                assert piece, f"the connection closed mid-answer: {answer!r}"
+                answer += piece
             head, _, rest = answer.partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200"), head
             assert orjson.loads(rest)["object"] == "chat.completion"
