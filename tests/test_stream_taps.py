@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import re
 
 import orjson
 import pytest
@@ -16,12 +15,8 @@ from tests.emulator_harness import find_specs_dir
 from torouter.catalog import Account
 from torouter.protocols import anthropic_messages, openai_chat
 from torouter.protocols.sse import (
-    DONE,
     SSE_FIELDS,
     EventSplitter,
-    _event_data_lines,
-    _lone_data_lines,
-    block_json,
     event_data,
     event_span,
     events_with,
@@ -309,75 +304,6 @@ def _marker_starts(buf: bytes) -> list[int]:
         out.append(pos)
         pos = buf.find(b"m", span_by_search(buf, pos)[1])
     return out
-
-
-# The reading block_json had before its two fast paths: one regex for the block's shape, one
-# for its data lines.
-_PLAIN_BLOCK = re.compile(rb"(?:(?:event:[^\n]*\n)?data:[^\n]*\n\n)+")
-_DATA_LINE = re.compile(rb"^data: ?([^\n]*)$", re.M)
-
-
-def data_lines_by_regex(block: bytes) -> list[bytes] | None:
-    return _DATA_LINE.findall(block) if _PLAIN_BLOCK.fullmatch(block) else None
-
-
-def test_data_line_blocks_read_as_the_regexes_read_them() -> None:
-    """Both fast paths give the data lines the two regexes gave, and answer where they answered."""
-    rng = random.Random(11)
-    datas = (b'{"n":1}', b"[DONE]", b"", b" {}", b"x\ny", b"a\n\ndata:b", b"data: c", b"event: d")
-    heads = (
-        b"data: ",
-        b"data: ",
-        b"data: ",
-        b"data:",
-        b"data:  ",
-        b"event: e\ndata: ",
-        b"event: e\ndata:",
-        b"event:\ndata: ",
-        b"event: e\nevent: f\ndata: ",
-        b"id: 1\ndata: ",
-        b": c\ndata: ",
-        b"x",
-    )
-    ends = (b"\n\n", b"\n\n", b"\n\n", b"\n", b"\n\n\n", b"", b"\n \n")
-    counts = {"lone": 0, "event": 0}
-    for _ in range(30_000):
-        block = b"".join(
-            rng.choice(heads) + rng.choice(datas) + rng.choice(ends) for _ in range(rng.randrange(1, 6))
-        )
-        expected = data_lines_by_regex(block)
-        lone = _lone_data_lines(block)
-        if lone is not None:
-            counts["lone"] += 1
-            assert lone == expected, block
-        assert _event_data_lines(block) == expected, block
-        counts["event"] += expected is not None
-    assert counts["lone"] > 500 and counts["event"] > 1_500, counts
-
-
-def test_block_json_reads_each_event_as_the_event_by_event_reading_does() -> None:
-    """When block_json answers, it must hold what reading each event's data and parsing it gives."""
-    rng = random.Random(5)
-    datas = (b'{"type":"x","n":1}', b"[1,2]", b"[DONE]", b"1,2", b'{"a":', b"", b'"s"', b"{}  ", b" {}")
-    heads = (b"", b"", b"event: content_block_delta\n", b": ping\n", b"id: 3\n")
-    answered = 0
-    for _ in range(20_000):
-        events = [
-            rng.choice(heads) + b"data:" + rng.choice((b" ", b"")) + rng.choice(datas) + b"\n\n"
-            for _ in range(rng.randrange(0, 6))
-        ]
-        block = b"".join(events)
-        got = block_json(block)
-        if got is None:
-            continue
-        answered += 1
-        expected = []
-        for event in events:
-            data = event_data(event)
-            assert data is not None
-            expected.append(DONE if data.strip() == b"[DONE]" else orjson.loads(data))
-        assert got == expected, block
-    assert answered > 2_000
 
 
 def data_by_lines(event: bytes) -> bytes | None:

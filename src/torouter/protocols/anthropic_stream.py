@@ -8,7 +8,6 @@ message_delta before message_stop, and a message_start first.
 
 from __future__ import annotations
 
-import itertools
 import re
 import uuid
 from typing import Any
@@ -19,7 +18,8 @@ from torouter import hub
 from torouter.errors import GatewayError
 from torouter.protocols.anthropic_messages import stream_error_event, usage_from
 from torouter.protocols.faults import guarded, malformed
-from torouter.protocols.sse import EventSplitter, block_json, event_data, event_name, split_events
+from torouter.protocols.sse import EventSplitter, event_data, event_name, split_events
+from torouter.protocols.text_shape import TextShape
 
 STOP_REASONS = frozenset({"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"})
 # Anthropic error `type` -> errors.KINDS key
@@ -95,7 +95,18 @@ class StreamDecoder:
     usage so far, in the normal form.
     """
 
-    __slots__ = ("_done", "_index", "_next", "_open", "_raw_usage", "_splitter", "_stopped", "usage")
+    __slots__ = (
+        "_done",
+        "_index",
+        "_next",
+        "_open",
+        "_raw_usage",
+        "_shape",
+        "_splitter",
+        "_stopped",
+        "_text_index",
+        "usage",
+    )
 
     def __init__(self) -> None:
         self._splitter = EventSplitter()
@@ -106,6 +117,9 @@ class StreamDecoder:
         self._done = False  # nothing more to decode (message_stop, error, or malformed event)
         self._stopped = False  # message_stop or an error event was seen
         self.usage: hub.Usage | None = None
+        # The last text delta read in full, and its block: later ones shaped alike read by bytes.
+        self._shape = TextShape(b'"delta":{"type":"text_delta","text":')
+        self._text_index = 0
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         out: list[hub.Event] = []
@@ -119,25 +133,13 @@ class StreamDecoder:
         block = self._splitter.take(chunk)
         if not block:
             return
-        payloads = block_json(block)
-        start = 0
-        if payloads is not None:  # the usual block: parsed in one go
-            for payload in payloads:
-                kind = payload.get("type") if isinstance(payload, dict) else None
-                if kind == "content_block_delta":  # most of a stream: to its handler, which never ends it
-                    self._block_delta(payload, out)
-                    start += 1
-                    continue
-                if not (isinstance(kind, str) and kind):
-                    break  # from this event on, read one by one (as the first ones would read too)
-                self._payload(payload, kind, out)
-                start += 1
-                if self._done:
-                    return
-            else:
-                return
-        for event in itertools.islice(split_events(block), start, None):
-            self._event(event, out)
+        shape = self._shape
+        for raw in split_events(block):
+            text = shape.text(raw)  # most of a stream: a text delta shaped as the last one read
+            if text is not None:
+                out.append(hub.BlockDelta(self._text_index, "text", text))
+                continue
+            self._event(raw, out)
             if self._done:
                 break
 
@@ -154,6 +156,7 @@ class StreamDecoder:
         return out
 
     def _event(self, raw: bytes, out: list[hub.Event]) -> None:
+        self._shape.forget()
         data = event_data(raw)
         if data is None:
             return  # a comment or keep-alive
@@ -166,6 +169,11 @@ class StreamDecoder:
             out.append(malformed())
             return
         kind = payload.get("type")
+        if kind == "content_block_delta":
+            text = self._block_delta(payload, out)
+            if text:  # the shape stands for this block: text deltas change nothing else
+                self._shape.learn(raw, text)
+            return
         if not (isinstance(kind, str) and kind):  # the event line names it too
             kind = (event_name(raw) or b"").decode("utf-8", "replace")
         self._payload(payload, kind, out)
@@ -210,19 +218,23 @@ class StreamDecoder:
         if kind == "thinking" and cb.get("signature"):
             out.append(hub.BlockDelta(index, "signature", cb["signature"]))
 
-    def _block_delta(self, p: dict[str, Any], out: list[hub.Event]) -> None:
-        # Most of a stream: the order of the checks is the cheapest first, for one text delta.
+    def _block_delta(self, p: dict[str, Any], out: list[hub.Event]) -> str | None:
+        """Read a delta; its text when it was text for an open text block."""
         index = self._index.get(p.get("index", -1))
         if index is None:
-            return
+            return None
         delta = p.get("delta")
         if not isinstance(delta, dict):
-            return
+            return None
         mapped = _DELTAS.get(delta.get("type", ""))
         if mapped is not None and index in self._open:
             value = delta.get(mapped[1])
             if isinstance(value, str):
                 out.append(hub.BlockDelta(index, mapped[0], value))  # type: ignore[arg-type]
+                if mapped[0] == "text":
+                    self._text_index = index
+                    return value
+        return None
 
     def _block_stop(self, p: dict[str, Any], out: list[hub.Event]) -> None:
         index = self._index.get(p.get("index", -1))

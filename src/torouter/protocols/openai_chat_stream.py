@@ -37,7 +37,8 @@ from torouter.protocols.openai_chat_codec import (
     completion_id,
     usage_body,
 )
-from torouter.protocols.sse import DONE, EventSplitter, block_json, event_data, split_events
+from torouter.protocols.sse import EventSplitter, event_data, split_events
+from torouter.protocols.text_shape import TextShape
 
 _ERROR_KINDS = {
     "invalid_request_error": "invalid_request",
@@ -104,6 +105,9 @@ class StreamDecoder:
         self._finished = False  # finish_reason seen
         self._delta_sent = False
         self._ended = False  # [DONE], an error, or a malformed event: nothing more is read
+        # The last text event read in full, and its block: later ones shaped alike read by bytes.
+        self._shape = TextShape(b'"delta":{"content":', padding=b',"obfuscation":"')
+        self._text_index = 0
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         events: list[hub.Event] = []
@@ -115,18 +119,13 @@ class StreamDecoder:
         block = self._splitter.take(chunk)
         if not block:
             return
-        payloads = block_json(block)
-        if payloads is None:  # comments, multi-line data, something malformed: event by event
-            for raw in split_events(block):
-                self._event(raw, events)
-            return
-        for payload in payloads:  # the usual block, parsed in one go
-            if self._ended:
-                break
-            if payload is DONE:
-                self._done(events)
+        shape = self._shape
+        for raw in split_events(block):  # after the end, there is no shape: _event reads nothing
+            text = shape.text(raw)  # most of a stream: a text event shaped as the last one read
+            if text is not None:
+                events.append(hub.BlockDelta(self._text_index, "text", text))
             else:
-                self._payload(payload, events)
+                self._event(raw, events)
 
     def finish(self) -> list[hub.Event]:
         events: list[hub.Event] = []
@@ -153,6 +152,7 @@ class StreamDecoder:
     # ------------------------------------------------------------ one SSE event
 
     def _event(self, raw: bytes, events: list[hub.Event]) -> None:
+        self._shape.forget()
         if self._ended:
             return
         data = event_data(raw)
@@ -168,7 +168,10 @@ class StreamDecoder:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             chunk = None
-        self._payload(chunk, events)
+        text = self._payload(chunk, events)
+        if text is not None and self._open is not None:
+            self._shape.learn(raw, text)
+            self._text_index = self._open[1]
 
     def _done(self, events: list[hub.Event]) -> None:
         self._ended = True
@@ -178,18 +181,19 @@ class StreamDecoder:
         self._message_delta(events)
         events.append(hub.MessageStop())
 
-    def _payload(self, chunk: Any, events: list[hub.Event]) -> None:
+    def _payload(self, chunk: Any, events: list[hub.Event]) -> str | None:
+        """Read one chunk; its text when it was one more piece of text for the open text block."""
         # Most of a stream: one more piece of text for the text block already open, in a chunk
-        # with one choice, no finish and no usage. It gives what _read_payload gives, in about
-        # 80 bytecodes against 140 (tests hold the two to the same events). A text block open
-        # means no tool call is live and no finish has come: the finish closes every block.
+        # with one choice, no finish and no usage. A text block open means no tool call is live
+        # and no finish has come: the finish closes every block.
         opened = self._open
         if opened is not None and opened[0] == "text":
             text = _plain_text(chunk)
             if text is not None:
                 events.append(hub.BlockDelta(opened[1], "text", text))
-                return
+                return text
         self._read_payload(chunk, events)
+        return None
 
     def _read_payload(self, chunk: Any, events: list[hub.Event]) -> None:
         if not isinstance(chunk, dict):

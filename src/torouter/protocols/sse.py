@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import operator
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -120,59 +118,6 @@ def last_marked(block: bytes, marker: bytes, followed_by: tuple[bytes, ...], end
     while pos >= 0 and not block.startswith(followed_by, pos + len(marker)):
         pos = block.rfind(marker, 0, pos)
     return pos
-
-
-# One event with one data line (an `event:` line first or not), as every vendor sends them:
-# what comes before the data, and the data.
-_EVENT = re.compile(rb"((?:event:[^\n]*\n)?data: ?)([^\n]*)\n\n")
-_data_of = operator.itemgetter(1)
-DONE = object()  # block_json's stand-in for a `data: [DONE]` event
-
-
-def block_json(block: bytes) -> list[Any] | None:
-    """The data of every event of a block of whole events, parsed in one go: one pass to find
-    the data lines and one JSON parse, instead of a split, a line scan and a parse per event.
-    `[DONE]` comes back as DONE. None unless every event is one data line holding JSON: then read
-    event by event.
-    """
-    if block.find(b"\r") >= 0:
-        return None
-    datas = _lone_data_lines(block) or _event_data_lines(block)
-    if datas is None:
-        return None
-    done = datas[-1].strip() == b"[DONE]"
-    if done:
-        datas.pop()
-    try:
-        values = orjson.loads(b"[" + b",".join(datas) + b"]")
-    except orjson.JSONDecodeError:
-        return None
-    if len(values) != len(datas):  # a data line that held two values ("1,2"): not one event each
-        return None
-    if done:
-        values.append(DONE)
-    return values
-
-
-def _lone_data_lines(block: bytes) -> list[bytes] | None:
-    """The data of a block of events that are each one `data: ` line, as OpenAI sends them:
-    two C-level passes, no regex. None for any other shape."""
-    if not (block.startswith(b"data: ") and block.endswith(b"\n\n")):
-        return None
-    datas = block[6:-2].split(b"\n\ndata: ")
-    # Each event's two line breaks and no more: otherwise some event has another line (or no
-    # space after `data:`), and a piece holds a line break.
-    return datas if block.count(b"\n") == 2 * len(datas) else None
-
-
-def _event_data_lines(block: bytes) -> list[bytes] | None:
-    """The data of a block made only of one-data-line events (Anthropic's have an event line
-    first), or None. One regex pass finds the events; they must tile the block, which a check
-    of their lengths shows: a second regex matching the whole block cost twice the first."""
-    found = _EVENT.findall(block)
-    if not found or len(b"".join(itertools.chain.from_iterable(found))) + 2 * len(found) != len(block):
-        return None
-    return list(map(_data_of, found))
 
 
 def _lone_data(event: bytes) -> bytes | None:
