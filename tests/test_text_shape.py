@@ -114,6 +114,46 @@ def test_an_event_that_does_not_show_where_its_text_is_teaches_nothing(event: by
     assert shape.text(event) is None
 
 
+class OneByOne(TextShape):
+    """Counts the events read one by one: a run should not need that."""
+
+    __slots__ = ("singles",)
+
+    def __init__(self, marker: bytes, padding: bytes = b"") -> None:
+        super().__init__(marker, padding)
+        self.singles = 0
+
+    def text(self, event: bytes) -> str | None:
+        self.singles += 1
+        return super().text(event)
+
+
+def test_a_run_is_read_in_one_go_up_to_the_first_event_not_alike() -> None:
+    shape = OneByOne(OPENAI_MARK, PAD)
+    shape.learn(_event(b'"Hi"'), "Hi")
+    run = [_event(orjson.dumps(f"t{i}")) for i in range(150)]  # more than two windows
+    assert shape.texts(run, 0) == [f"t{i}" for i in range(150)]
+    assert shape.texts(run, 140) == [f"t{i}" for i in range(140, 150)]
+    assert shape.singles == 0
+    finish = _event(b'"end"', tail=b'},"logprobs":null,"finish_reason":"stop"}]}\n\n')
+    assert shape.texts([*run[:3], finish, *run[3:]], 0) == ["t0", "t1", "t2"]
+    assert shape.singles == 0  # heads and tails alone told where the run ends
+
+
+@pytest.mark.parametrize("odd", [b"null", b'"a","b"', b'"x"]', b'""', b" "])
+def test_a_run_with_a_piece_that_is_not_one_text_is_read_up_to_it(odd: bytes) -> None:
+    shape = _learnt(_event(b'"Hi"'), "Hi")
+    events = [_event(b'"a"'), _event(b'"b"'), _event(odd), _event(b'"c"')]
+    assert shape.texts(events, 0) == ["a", "b"]
+    assert shape.texts(events, 3) == ["c"]
+
+
+def test_a_padded_shape_reads_a_run_event_by_event() -> None:
+    shape = _learnt(_padded(b'"Hi"', b"ab"), "Hi")
+    events = [_padded(b'"a"', b"Q1"), _padded(b'"b"', b"zz9"), _event(b'"c"'), _padded(b'"d"', b"x")]
+    assert shape.texts(events, 0) == ["a", "b"]
+
+
 def test_forget_drops_the_shape() -> None:
     shape = _learnt(_event(b'"Hi"'), "Hi")
     shape.forget()
@@ -132,10 +172,10 @@ class CountingShape(TextShape):
         super().__init__(marker, padding)
         self.hits = 0
 
-    def text(self, event: bytes) -> str | None:
-        text = super().text(event)
-        self.hits += text is not None
-        return text
+    def texts(self, events: list[bytes], start: int) -> list[str]:
+        texts = super().texts(events, start)
+        self.hits += len(texts)
+        return texts
 
 
 def _counting(decoder: Any, marker: bytes, padding: bytes = b"") -> Any:
@@ -175,8 +215,8 @@ def _openai_chunk(rng: random.Random, head: bytes, tail: bytes) -> bytes:
         return head + text + tail.replace(b'"finish_reason":null', b'"finish_reason":"stop"')
     if roll < 0.7:
         return head + text + b',"role":"assistant"' + tail
-    if roll < 0.73:
-        return head + b"null" + tail
+    if roll < 0.73:  # not one string: a run holding it is read event by event
+        return head + rng.choice([b"null", b"5", b'"a","b"', b'"x"]', b'["y"', b" ", b"", b'"a" "b"']) + tail
     if roll < 0.76:
         return (
             head + text + tail.replace(b"null}]", b'null}],"usage":{"prompt_tokens":1,"completion_tokens":2}')
@@ -223,6 +263,8 @@ def _openai_stream(rng: random.Random) -> bytes:
             for _ in range(rng.randint(0, 40))
         ),
     ]
+    if rng.random() < 0.05:  # a long run: more than one window of the run reading
+        events[1:1] = [head + _text(rng).replace(b'""', b'"-"') + tail for _ in range(rng.randint(60, 200))]
     if rng.random() < 0.8:
         events.append(head + b'""' + tail.replace(b'"finish_reason":null', b'"finish_reason":"stop"'))
         events.append(b"data: [DONE]\n\n")
@@ -288,6 +330,8 @@ def _anthropic_event(rng: random.Random, index: int) -> bytes:
         return b'event: ping\ndata: {"type":"ping"}\n\n'
     if roll < 0.87:
         return head + text + b"}\n\n"  # cut short: malformed
+    if roll < 0.88:
+        return head + rng.choice([b"null", b'"a","b"', b'"x"]', b" "]) + b"}}\n\n"
     if roll < 0.89:
         return (
             b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"busy"}}\n\n'

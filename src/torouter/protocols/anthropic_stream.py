@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -133,15 +134,21 @@ class StreamDecoder:
         block = self._splitter.take(chunk)
         if not block:
             return
+        raws = split_events(block)
         shape = self._shape
-        for raw in split_events(block):
-            text = shape.text(raw)  # most of a stream: a text delta shaped as the last one read
-            if text is not None:
-                out.append(hub.BlockDelta(self._text_index, "text", text))
-                continue
-            self._event(raw, out)
+        i = 0
+        while i < len(raws):
+            # Most of a stream: text deltas shaped as the last one read in full, read as a run.
+            texts = shape.texts(raws, i)
+            if texts:
+                out.extend(map(hub.BlockDelta, repeat(self._text_index), repeat("text"), texts))
+                i += len(texts)
+                if i == len(raws):
+                    break
+            self._event(raws[i], out)
             if self._done:
                 break
+            i += 1
 
     def finish(self) -> list[hub.Event]:
         out: list[hub.Event] = []

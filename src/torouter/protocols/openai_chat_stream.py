@@ -22,6 +22,7 @@ signature as `delta.reasoning_details: [{type: "reasoning.text", signature, form
 from __future__ import annotations
 
 import time
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -119,13 +120,20 @@ class StreamDecoder:
         block = self._splitter.take(chunk)
         if not block:
             return
+        raws = split_events(block)
         shape = self._shape
-        for raw in split_events(block):  # after the end, there is no shape: _event reads nothing
-            text = shape.text(raw)  # most of a stream: a text event shaped as the last one read
-            if text is not None:
-                events.append(hub.BlockDelta(self._text_index, "text", text))
-            else:
-                self._event(raw, events)
+        i = 0
+        while i < len(raws):
+            # Most of a stream: text events shaped as the last one read in full, read as a run.
+            # After the end there is no shape, and _event reads nothing.
+            texts = shape.texts(raws, i)
+            if texts:
+                events.extend(map(hub.BlockDelta, repeat(self._text_index), repeat("text"), texts))
+                i += len(texts)
+                if i == len(raws):
+                    break
+            self._event(raws[i], events)
+            i += 1
 
     def finish(self) -> list[hub.Event]:
         events: list[hub.Event] = []

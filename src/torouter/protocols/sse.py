@@ -54,14 +54,14 @@ class EventSplitter:
         return rest
 
 
-def split_events(block: bytes) -> Iterable[bytes]:
+def split_events(block: bytes) -> list[bytes]:
     """Each event of a block of whole events, separator included."""
     if block.find(b"\r") < 0:
         # LF framing, as every vendor sends: one C-level split, not a search per event.
         events = block.split(b"\n\n")
         events.pop()  # what follows the last blank line: no whole event
         return [event + b"\n\n" for event in events]
-    return _split_mixed(block)
+    return list(_split_mixed(block))
 
 
 def _split_mixed(block: bytes) -> Iterator[bytes]:
