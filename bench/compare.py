@@ -229,6 +229,9 @@ def run_meta(
         f" {args.rounds} rounds of {args.duration} s with the targets in turn, each cell the median of its"
         f" rounds; concurrency {', '.join(str(c) for c in args.concurrency)};"
         f" workers {workers} (wrk and the servers share the cores)",
+        "- translated against pass-through: in a translated scenario's rounds at c=1 and c=32, ToRouter"
+        " ×1 and the floor ×1 also run the pass-through twin, right after ToRouter's translated round;"
+        ' the translation checks compare those ("same rounds"), not cells measured minutes apart',
         f"- time to first token: {args.ttft_calls} sequential calls per target after 30 of warm-up",
     ]
     machine = [

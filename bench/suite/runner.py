@@ -106,6 +106,20 @@ class Results:
         return results
 
 
+# A translated scenario is compared with its pass-through twin. Measured minutes apart, the two
+# differ by whatever the machine did in between (±30% on a shared machine); so, in a translated
+# scenario's rounds at the concurrencies the targets read, ToRouter's and the floor's one-worker
+# endpoints are also measured on the twin, right after ToRouter's translated round.
+TRANSLATED_TARGET = "torouter/1"
+TWINNED = ("torouter/1", "floor/1")
+TWIN_CONCURRENCIES = (1, 32)
+
+
+def twin_id(target_id: str) -> str:
+    """The cell id, under a translated scenario, of a target's same-rounds pass-through twin."""
+    return target_id + "@twin"
+
+
 class Runner:
     def __init__(self, targets: list[Target], settings: Settings, workdir: Path) -> None:
         self.targets = targets
@@ -117,8 +131,9 @@ class Runner:
         for scenario in scenarios:
             say(f"== {scenario.title} ({scenario.name})")
             endpoints = self._prepare(scenario)
+            twins = self._twins(scenario, endpoints)
             for c in self.settings.concurrencies:
-                self._measure(scenario, endpoints, c)
+                self._measure(scenario, endpoints, c, twins if c in TWIN_CONCURRENCIES else {})
             self._recheck(scenario, endpoints)
             if scenario.stream and self.settings.ttft_calls:
                 self._ttft(scenario, endpoints)
@@ -163,11 +178,28 @@ class Runner:
             endpoints[target.id] = endpoint
         return endpoints
 
-    def _measure(self, scenario: Scenario, endpoints: dict[str, Endpoint], c: int) -> None:
+    def _twins(self, scenario: Scenario, endpoints: dict[str, Endpoint]) -> dict[str, Endpoint]:
+        """For a translated scenario: ToRouter's and the floor's one-worker endpoints for its
+        pass-through twin, measured again in the same rounds (see TWIN)."""
+        if not scenario.translated:
+            return {}
+        twin = scenario.passthrough_twin
+        found: dict[str, Endpoint] = {}
+        for target in self.targets:
+            if target.id in TWINNED and not target.unsupported(twin):
+                with contextlib.suppress(TargetError):
+                    found[target.id] = target.endpoint(twin)
+        return found if TRANSLATED_TARGET in endpoints and TRANSLATED_TARGET in found else {}
+
+    def _measure(
+        self, scenario: Scenario, endpoints: dict[str, Endpoint], c: int, twins: dict[str, Endpoint]
+    ) -> None:
         """Warm every target up at c, then measure them in turn, round after round.
 
         Each cell is the median of its rounds: on a noisy machine a burst of other work spoils one
-        round of one target, not the comparison.
+        round of one target, not the comparison. `twins` are measured on the pass-through twin
+        right after ToRouter's round, so a translated call is compared with a pass-through call
+        of the same minute.
         """
         s = self.settings
         load = os.getloadavg()[0]
@@ -184,6 +216,11 @@ class Runner:
             if s.warmup:
                 with contextlib.suppress(TargetError):  # the rounds fail the same way, and say why
                     self._wrk(scenario, endpoints[target.id], c, s.warmup)  # fills pools; discarded
+        twin_runs: dict[str, list[WrkResult]] = {tid: [] for tid in twins}
+        if twins and s.warmup:
+            for endpoint in twins.values():
+                with contextlib.suppress(TargetError):
+                    self._wrk(scenario.passthrough_twin, endpoint, c, s.warmup)
         failed: set[str] = set()
         for _round in range(s.rounds):
             for target in self.targets:
@@ -195,9 +232,22 @@ class Runner:
                     failed.add(target.id)
                     self.results.cells[scenario.name, c, target.id] = Cell(error=str(exc), load=load)
                     say(f"  c={c:<4} {target.label:<14} failed: {exc}")
+                if target.id == TRANSLATED_TARGET:
+                    for tid, endpoint in twins.items():
+                        with contextlib.suppress(TargetError):  # then the twin's own scenario counts
+                            twin_runs[tid].append(
+                                self._wrk(scenario.passthrough_twin, endpoint, c, s.duration)
+                            )
         for target in self.targets:
             if target.id in runs and target.id not in failed:
                 self._record(scenario, target, c, runs[target.id], load)
+        for tid, twin_rounds in twin_runs.items():
+            if len(twin_rounds) == s.rounds:
+                label = f"{self._label(tid)} on {scenario.passthrough_twin.name}"
+                self._record_as(scenario, twin_id(tid), label, c, twin_rounds, load)
+
+    def _label(self, tid: str) -> str:
+        return next((t.label for t in self.targets if t.id == tid), tid)
 
     def _too_slow(self, scenario: Scenario, target: Target, c: int) -> str | None:
         """Skip a concurrency at which the target's calls would outlast a round (no call measured)."""
@@ -214,6 +264,11 @@ class Runner:
         )
 
     def _record(self, scenario: Scenario, target: Target, c: int, runs: list[WrkResult], load: float) -> None:
+        self._record_as(scenario, target.id, target.label, c, runs, load)
+
+    def _record_as(
+        self, scenario: Scenario, tid: str, label: str, c: int, runs: list[WrkResult], load: float
+    ) -> None:
         """The cell: the median of the rounds' calls/s, p50 and p99; their errors summed."""
         r = WrkResult(
             rps=statistics.median(x.rps for x in runs),
@@ -224,11 +279,11 @@ class Runner:
             socket_errors=sum(x.socket_errors for x in runs),
         )
         cell = Cell(result=r, load=load, rounds=[x.rps for x in runs])
-        self.results.cells[scenario.name, c, target.id] = cell
+        self.results.cells[scenario.name, c, tid] = cell
         flag = "" if cell.clean else f"   !!! {r.non_2xx} non-2xx, {r.socket_errors} socket errors"
         spread = "/".join(f"{x:,.0f}" for x in cell.rounds)
         say(
-            f"  c={c:<4} {target.label:<14} {r.rps:>9,.0f} calls/s  p50 {r.p50_ms:8.3f} ms"
+            f"  c={c:<4} {label:<14} {r.rps:>9,.0f} calls/s  p50 {r.p50_ms:8.3f} ms"
             f"  p99 {r.p99_ms:8.3f} ms  (rounds {spread}){flag}"
         )
 
