@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -60,7 +62,7 @@ def split_events(block: bytes) -> list[bytes]:
         # LF framing, as every vendor sends: one C-level split, not a search per event.
         events = block.split(b"\n\n")
         events.pop()  # what follows the last blank line: no whole event
-        return [event + b"\n\n" for event in events]
+        return list(map(operator.add, events, itertools.repeat(b"\n\n")))  # no bytecode per event
     return list(_split_mixed(block))
 
 
