@@ -10,8 +10,10 @@ import pytest
 
 from tests.emulator_harness import find_specs_dir
 from tests.test_stream_decoder_shortcuts import GeneralAnthropicDecoder, GeneralOpenAIDecoder, _cut
-from torouter.protocols import anthropic_stream, openai_chat_stream
+from torouter import hub
+from torouter.protocols import anthropic_stream, gemini_stream, openai_chat_stream
 from torouter.protocols.text_shape import TextShape, string_end
+from torouter.surfaces.translate import TranslatingTap
 
 OPENAI_MARK = b'"delta":{"content":'
 PAD = b',"obfuscation":"'
@@ -425,3 +427,70 @@ def test_a_stream_fed_byte_by_byte_decodes_as_fed_whole() -> None:
     body = _openai_stream(random.Random(9))
     whole = _decode(_openai_fast(), body, [])
     assert _decode(_openai_fast(), body, list(range(1, len(body)))) == whole
+
+
+# ---------------------------------------------------------------- runs, written whole
+
+
+def _runs_decoder(make: Any) -> Any:
+    decoder = make()
+    decoder.runs = True
+    return decoder
+
+
+ENCODERS = {
+    "anthropic": lambda: anthropic_stream.StreamEncoder("m", "msg_1"),
+    "openai": lambda: openai_chat_stream.StreamEncoder("m", True, "chatcmpl-1", 1),
+    "openai-late-id": lambda: openai_chat_stream.StreamEncoder("m", False),
+}
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize(
+    ("stream", "decoder"),
+    [
+        (_openai_stream, openai_chat_stream.StreamDecoder),
+        (_anthropic_stream, anthropic_stream.StreamDecoder),
+    ],
+    ids=["from-openai", "from-anthropic"],
+)
+def test_runs_written_whole_give_the_bytes_their_text_deltas_give(
+    stream: Any, decoder: Any, encoder: str
+) -> None:
+    """Random streams cut at random points: a decoder that makes runs, into an encoder that
+    writes them whole, gives the client the same bytes as text deltas one by one."""
+    rng = random.Random(31)
+    runs = 0
+    for _ in range(1500):
+        pieces = _cut(stream(rng), rng)
+        out: list[bytes] = []
+        for make in (lambda: _runs_decoder(decoder), decoder):
+            d, e = make(), ENCODERS[encoder]()
+            events = [ev for p in pieces for ev in d.feed(p)] + d.finish()
+            runs += sum(type(ev) is hub.TextRun for ev in events) if d.runs else 0
+            out.append(b"".join(map(e.encode, events)))
+        assert out[0] == out[1], pieces
+    assert runs > 500
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_a_run_for_a_block_not_written_to_last_is_written_delta_by_delta(encoder: str) -> None:
+    start = hub.MessageStart("chatcmpl-1", "m", created=1)
+    events: list[Any] = [start, hub.BlockStart(0, hub.Text("")), hub.BlockDelta(0, "text", "a")]
+    events += [hub.BlockStop(0), hub.BlockStart(1, hub.Text(""))]
+    run = hub.TextRun(1, ["b", 'c "q"', "é"])
+    whole, by_delta = ENCODERS[encoder](), ENCODERS[encoder]()
+    assert b"".join(map(whole.encode, [*events, run, run])) == b"".join(
+        map(by_delta.encode, [*events, *hub.text_deltas(run), *hub.text_deltas(run)])
+    )
+
+
+def test_the_tap_asks_for_runs_only_for_an_encoder_that_writes_them() -> None:
+    for encoder, wanted in (
+        (anthropic_stream.StreamEncoder("m"), True),
+        (openai_chat_stream.StreamEncoder("m", False), True),
+        (gemini_stream.StreamEncoder("m", sse=True), False),
+    ):
+        decoder = openai_chat_stream.StreamDecoder()
+        TranslatingTap(decoder, encoder)
+        assert decoder.runs is wanted

@@ -15,6 +15,7 @@ Conventions every codec keeps:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Literal
 
 # ---------------------------------------------------------------- content blocks
@@ -213,6 +214,16 @@ class BlockDelta:
 
 
 @dataclass(slots=True)
+class TextRun:
+    """Text deltas in a row for one block, as a decoder read them in one go: the same as a
+    BlockDelta(index, "text", t) for each text, in order, none empty. A decoder makes them only
+    when asked (`runs`), for an encoder that writes them whole (`writes_runs`)."""
+
+    index: int
+    texts: list[str]
+
+
+@dataclass(slots=True)
 class BlockStop:
     index: int
 
@@ -242,7 +253,22 @@ class StreamError:
     code: str | None = field(default=None, compare=False)
 
 
-Event = MessageStart | BlockStart | BlockDelta | BlockStop | MessageDelta | MessageStop | Ping | StreamError
+Event = (
+    MessageStart
+    | BlockStart
+    | BlockDelta
+    | TextRun
+    | BlockStop
+    | MessageDelta
+    | MessageStop
+    | Ping
+    | StreamError
+)
+
+
+def text_deltas(run: TextRun) -> map[BlockDelta]:
+    """A run as the text deltas it stands for."""
+    return map(BlockDelta, repeat(run.index), repeat("text"), run.texts)
 
 
 # Thinking signatures only verify at the vendor that made them. Gemini's travel to other clients

@@ -106,6 +106,7 @@ class StreamDecoder:
         "_splitter",
         "_stopped",
         "_text_index",
+        "runs",
         "usage",
     )
 
@@ -121,6 +122,7 @@ class StreamDecoder:
         # The last text delta read in full, and its block: later ones shaped alike read by bytes.
         self._shape = TextShape(b'"delta":{"type":"text_delta","text":')
         self._text_index = 0
+        self.runs = False  # True: such texts come as one TextRun, for an encoder that writes them whole
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         out: list[hub.Event] = []
@@ -141,7 +143,10 @@ class StreamDecoder:
             # Most of a stream: text deltas shaped as the last one read in full, read as a run.
             texts = shape.texts(raws, i)
             if texts:
-                out.extend(map(hub.BlockDelta, repeat(self._text_index), repeat("text"), texts))
+                if self.runs:
+                    out.append(hub.TextRun(self._text_index, texts))
+                else:
+                    out.extend(map(hub.BlockDelta, repeat(self._text_index), repeat("text"), texts))
                 i += len(texts)
                 if i == len(raws):
                     break
@@ -345,7 +350,14 @@ class StreamEncoder:
         self._text_at: int | None = None
         self._text_head = b""
 
+    writes_runs = True
+
     def encode(self, event: hub.Event) -> bytes:
+        if type(event) is hub.TextRun:
+            if event.index == self._text_at:  # more text for the block written to last: one join
+                head = self._text_head
+                return head + (b"}}\n\n" + head).join(map(orjson.dumps, event.texts)) + b"}}\n\n"
+            return b"".join(map(self.encode, hub.text_deltas(event)))
         if (
             type(event) is hub.BlockDelta
             and event.index == self._text_at

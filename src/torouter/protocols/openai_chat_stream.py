@@ -109,6 +109,7 @@ class StreamDecoder:
         # The last text event read in full, and its block: later ones shaped alike read by bytes.
         self._shape = TextShape(b'"delta":{"content":', padding=b',"obfuscation":"')
         self._text_index = 0
+        self.runs = False  # True: such texts come as one TextRun, for an encoder that writes them whole
 
     def feed(self, chunk: bytes) -> list[hub.Event]:
         events: list[hub.Event] = []
@@ -128,7 +129,10 @@ class StreamDecoder:
             # After the end there is no shape, and _event reads nothing.
             texts = shape.texts(raws, i)
             if texts:
-                events.extend(map(hub.BlockDelta, repeat(self._text_index), repeat("text"), texts))
+                if self.runs:
+                    events.append(hub.TextRun(self._text_index, texts))
+                else:
+                    events.extend(map(hub.BlockDelta, repeat(self._text_index), repeat("text"), texts))
                 i += len(texts)
                 if i == len(raws):
                     break
@@ -397,7 +401,14 @@ class StreamEncoder:
         self._usage_sent = False
         self._text_frame: tuple[bytes, bytes] | None = None  # a text chunk's bytes around its text
 
+    writes_runs = True
+
     def encode(self, event: hub.Event) -> bytes:
+        if type(event) is hub.TextRun:
+            frame = (self._text_frame or self._frame_text()) if self._id and self._created else None
+            if frame is not None:  # one join: the chunks differ only in their text
+                return frame[0] + (frame[1] + frame[0]).join(map(orjson.dumps, event.texts)) + frame[1]
+            return b"".join(map(self.encode, hub.text_deltas(event)))
         if isinstance(event, hub.BlockDelta):  # the hot path first
             if event.kind == "text" and self._id and self._created:
                 # Most chunks of a stream differ only in their text: the rest is serialised once.

@@ -76,6 +76,8 @@ class TranslatingTap:
     ) -> None:
         self._decoder = decoder
         self._encoder = encoder
+        if getattr(encoder, "writes_runs", False) and hasattr(decoder, "runs"):
+            decoder.runs = True  # type: ignore[attr-defined]  # runs of text go to the encoder whole
         self._account = account
         self.usage: hub.Usage | None = None
         self.done = False
