@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from itertools import repeat
 from typing import Any
 
 import orjson
@@ -20,7 +19,7 @@ from torouter.errors import GatewayError
 from torouter.protocols.anthropic_messages import stream_error_event, usage_from
 from torouter.protocols.faults import guarded, malformed
 from torouter.protocols.sse import EventSplitter, event_data, event_name, split_events
-from torouter.protocols.text_shape import TextShape
+from torouter.protocols.text_shape import ShapedReader, TextShape
 
 STOP_REASONS = frozenset({"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"})
 # Anthropic error `type` -> errors.KINDS key
@@ -87,7 +86,7 @@ def stop_details(stop_reason: str | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- decoder
 
 
-class StreamDecoder:
+class StreamDecoder(ShapedReader):
     """Upstream Anthropic SSE bytes -> hub events, as each event completes.
 
     Blocks the hub cannot carry (server-tool calls and results, compaction, fallback notices)
@@ -136,24 +135,10 @@ class StreamDecoder:
         block = self._splitter.take(chunk)
         if not block:
             return
-        raws = split_events(block)
-        shape = self._shape
-        i = 0
-        while i < len(raws):
-            # Most of a stream: text deltas shaped as the last one read in full, read as a run.
-            texts = shape.texts(raws, i)
-            if texts:
-                if self.runs:
-                    out.append(hub.TextRun(self._text_index, texts))
-                else:
-                    out.extend(map(hub.BlockDelta, repeat(self._text_index), repeat("text"), texts))
-                i += len(texts)
-                if i == len(raws):
-                    break
-            self._event(raws[i], out)
-            if self._done:
-                break
-            i += 1
+        self._read_events(split_events(block), out)
+
+    def _reading_ended(self) -> bool:
+        return self._done
 
     def finish(self) -> list[hub.Event]:
         out: list[hub.Event] = []

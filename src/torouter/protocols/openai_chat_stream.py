@@ -22,7 +22,6 @@ signature as `delta.reasoning_details: [{type: "reasoning.text", signature, form
 from __future__ import annotations
 
 import time
-from itertools import repeat
 from typing import Any
 
 import orjson
@@ -39,7 +38,7 @@ from torouter.protocols.openai_chat_codec import (
     usage_body,
 )
 from torouter.protocols.sse import EventSplitter, event_data, split_events
-from torouter.protocols.text_shape import TextShape
+from torouter.protocols.text_shape import ShapedReader, TextShape
 
 _ERROR_KINDS = {
     "invalid_request_error": "invalid_request",
@@ -88,7 +87,7 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-class StreamDecoder:
+class StreamDecoder(ShapedReader):
     """Upstream chat-stream bytes to hub events; `usage` holds the last usage seen."""
 
     def __init__(self) -> None:
@@ -121,23 +120,7 @@ class StreamDecoder:
         block = self._splitter.take(chunk)
         if not block:
             return
-        raws = split_events(block)
-        shape = self._shape
-        i = 0
-        while i < len(raws):
-            # Most of a stream: text events shaped as the last one read in full, read as a run.
-            # After the end there is no shape, and _event reads nothing.
-            texts = shape.texts(raws, i)
-            if texts:
-                if self.runs:
-                    events.append(hub.TextRun(self._text_index, texts))
-                else:
-                    events.extend(map(hub.BlockDelta, repeat(self._text_index), repeat("text"), texts))
-                i += len(texts)
-                if i == len(raws):
-                    break
-            self._event(raws[i], events)
-            i += 1
+        self._read_events(split_events(block), events)  # after the end there is no shape
 
     def finish(self) -> list[hub.Event]:
         events: list[hub.Event] = []

@@ -16,6 +16,8 @@ from operator import getitem
 
 import orjson
 
+from torouter import hub
+
 _BACKSLASH = 92
 _WINDOW = 64  # events looked at in one go: a run is read in windows, so a short one costs little
 
@@ -157,3 +159,38 @@ class TextShape:
             return None
         rest = data[close:]
         return rest if rest.rstrip(b"\r\n") == b'"}' else None
+
+
+class ShapedReader:
+    """What the OpenAI chat and Anthropic stream decoders share: a block's events read by their
+    TextShape where they are alike, as runs, and in full (`_event`) where they are not."""
+
+    __slots__ = ()
+    _shape: TextShape
+    _text_index: int  # the hub index of the block the shape's texts belong to
+    runs: bool  # True: a run comes as one TextRun, for an encoder that writes them whole
+
+    def _event(self, raw: bytes, out: list[hub.Event]) -> None:
+        raise NotImplementedError
+
+    def _reading_ended(self) -> bool:
+        """Nothing more is to be read from the block."""
+        return False
+
+    def _read_events(self, raws: list[bytes], out: list[hub.Event]) -> None:
+        shape = self._shape
+        i = 0
+        while i < len(raws):
+            texts = shape.texts(raws, i)  # most of a stream: text events alike, as a run
+            if texts:
+                if self.runs:
+                    out.append(hub.TextRun(self._text_index, texts))
+                else:
+                    out.extend(hub.text_deltas(hub.TextRun(self._text_index, texts)))
+                i += len(texts)
+                if i == len(raws):
+                    return
+            self._event(raws[i], out)
+            if self._reading_ended():
+                return
+            i += 1
