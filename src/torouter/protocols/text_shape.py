@@ -84,7 +84,7 @@ class TextShape:
     def texts(self, events: list[bytes], start: int) -> list[str]:
         """The texts of the events from `start` on that are shaped as the one learnt, up to the
         first that is not. Without a padding field, a run of them is read in a few C-level
-        passes: their heads and tails compared all at once, the texts cut out with one split and
+        passes: their heads and tails compared all at once, the texts sliced out by one map and
         parsed with one JSON parse. A run that does not parse so is read event by event."""
         head = self._head
         if head is None:
