@@ -9,6 +9,7 @@ race to do it. Each worker then loads the same settings from the same file and e
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ import uvicorn
 
 from torouter.app import create_app
 from torouter.config import Settings, load_settings
+from torouter.event_loop import new_event_loop
 
 log = logging.getLogger("torouter")
 WORKER_APP = "torouter.server:worker_app"
@@ -46,7 +48,8 @@ def run(settings: Settings, workers: int = 1) -> None:
     options = {
         "host": settings.host,
         "port": settings.port,
-        "loop": "uvloop",
+        # uvloop, accepting a burst of connections in shares among the workers: see event_loop.
+        "loop": functools.partial(new_event_loop, max(workers, 1)),
         # httptools, with an answer's writes of one loop step sent together: see http_protocol.
         "http": "torouter.http_protocol:HttpProtocol",
         "access_log": False,  # it would print ?key= query strings
