@@ -212,3 +212,23 @@ def test_unix_sockets_are_left_to_uvloop(loop: Loop, tmp_path: object) -> None:
     server = loop.run_until_complete(loop.create_server(lambda: Counting([]), sock=unix))
     assert not isinstance(server, event_loop.Server)
     server.close()
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_serve_runs_each_worker_on_this_loop_knowing_how_many_share_the_port(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torouter import server
+    from torouter.config import parse_settings
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(server.uvicorn, "run", lambda app, **options: seen.update(options))
+    monkeypatch.setattr(server, "_prepare_store", lambda settings: None)
+    monkeypatch.setattr(server, "_hand_over", lambda settings, metrics_dir: None)
+    monkeypatch.setattr(server, "create_app", lambda settings: object())
+    server.run(parse_settings({}, "<test>"), workers=workers)
+    made = seen["loop"]()  # type: ignore[operator]  # uvicorn calls it in each worker
+    try:
+        assert isinstance(made, Loop) and made.acceptors == workers
+    finally:
+        made.close()
