@@ -50,11 +50,14 @@ def stop_reason_from(value: Any) -> hub.StopReason | None:
     return value if value in STOP_REASONS else "end_turn"
 
 
+_NOT_IN_ID = re.compile(r"[^A-Za-z0-9_]")  # compiled once: re.sub looks a pattern up on every call
+
+
 def message_id(upstream_id: str | None) -> str:
     """A `msg_` id: the upstream's own when it is one, else derived from it (stable per upstream id)."""
     if upstream_id and upstream_id.startswith("msg_"):
         return upstream_id
-    tail = re.sub(r"[^A-Za-z0-9_]", "", upstream_id or "") or uuid.uuid4().hex
+    tail = _NOT_IN_ID.sub("", upstream_id or "") or uuid.uuid4().hex
     return "msg_" + tail
 
 
