@@ -232,3 +232,47 @@ def test_serve_runs_each_worker_on_this_loop_knowing_how_many_share_the_port(
         assert isinstance(made, Loop) and made.acceptors == workers
     finally:
         made.close()
+
+
+def test_a_protocol_that_fails_to_start_closes_its_connection_and_the_next_is_served(
+    loop: Loop, caplog: pytest.LogCaptureFixture
+) -> None:
+    made: list[float] = []
+    calls: list[int] = []
+
+    def factory() -> Counting:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("planted")
+        return Counting(made)
+
+    sock = _listener()
+    server = loop.run_until_complete(loop.create_server(factory, sock=sock))
+    first = socket.create_connection(sock.getsockname())
+    loop.run_until_complete(asyncio.sleep(0.1))
+    first.settimeout(1)
+    assert first.recv(1) == b""  # closed by the server, not left hanging
+    second = socket.create_connection(sock.getsockname())
+    loop.run_until_complete(asyncio.sleep(0.1))
+    assert len(made) == 1
+    assert "an accepted connection failed to start" in caplog.text
+    server.close()
+    _close([first, second])
+
+
+def test_a_setup_that_waits_more_than_once_is_driven_to_its_end(loop: Loop) -> None:
+    """uvloop's setup waits once; one that waited more (a later uvloop) still runs to the end."""
+    done: list[str] = []
+
+    async def setup() -> None:
+        first, second = loop.create_future(), loop.create_future()
+        loop.call_soon(first.set_result, None)
+        await first
+        await asyncio.sleep(0)  # a bare yield
+        loop.call_soon(second.set_result, None)
+        await second
+        done.append("set up")
+
+    assert event_loop._drive(loop, setup())
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert done == ["set up"]

@@ -168,18 +168,11 @@ class Server(asyncio.AbstractServer):
 
     def _connect(self, conn: socket.socket) -> None:
         conn.setblocking(False)  # uvloop's transport sets TCP_NODELAY, as on what it accepts itself
-        try:
-            setup = self._loop.connect_accepted_socket(self._factory, conn)
-            # uvloop sets the connection up before the coroutine's first wait, which only
-            # waits for connection_made: stepping it once here saves a task per connection.
-            waiter = setup.send(None)
-        except StopIteration:
-            return
-        except Exception:
-            log.exception("could not set up an accepted connection")
-            conn.close()
-            return
-        waiter.add_done_callback(lambda _: _finish(setup))
+        setup = self._loop.connect_accepted_socket(self._factory, conn)
+        # uvloop sets the connection up before the coroutine's first wait, which only waits for
+        # connection_made: driving it here, not in a task, saves a task per connection.
+        if not _drive(self._loop, setup) and conn.fileno() >= 0:
+            conn.close()  # it failed before uvloop took the socket
 
     def _resume(self, sock: socket.socket) -> None:
         if not self._closed:
@@ -215,14 +208,21 @@ class Server(asyncio.AbstractServer):
         return  # uvicorn waits for its connections itself
 
 
-def _finish(setup: Any) -> None:
-    """The rest of connect_accepted_socket: it returns, or closes the transport on a failure."""
+def _drive(loop: asyncio.AbstractEventLoop, setup: Any) -> bool:
+    """One step of a coroutine, then the next whenever what it waits for is done, as a task
+    would run it. False once it has failed."""
     try:
-        setup.send(None)
+        waiting = setup.send(None)
     except StopIteration:
-        pass
+        return True
     except Exception:
         log.exception("an accepted connection failed to start")
+        return False
+    if waiting is None:  # a bare yield: go on at the next turn
+        loop.call_soon(_drive, loop, setup)
+    else:
+        waiting.add_done_callback(lambda _: _drive(loop, setup))
+    return True
 
 
 # struct tcp_info up to tcpi_unacked, which for a listening socket is its accept queue's length
