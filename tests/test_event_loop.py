@@ -276,3 +276,19 @@ def test_a_setup_that_waits_more_than_once_is_driven_to_its_end(loop: Loop) -> N
     assert event_loop._drive(loop, setup())
     loop.run_until_complete(asyncio.sleep(0.05))
     assert done == ["set up"]
+
+
+def test_serve_forever_serves_until_cancelled_then_stops_listening(loop: Loop) -> None:
+    made: list[float] = []
+    server = loop.run_until_complete(loop.create_server(lambda: Counting(made), host="127.0.0.1", port=0))
+    port = server.sockets[0].getsockname()[1]
+    serving = loop.create_task(server.serve_forever())
+    client = socket.create_connection(("127.0.0.1", port))
+    loop.run_until_complete(asyncio.sleep(0.1))
+    assert len(made) == 1 and server.is_serving()
+    serving.cancel()
+    loop.run_until_complete(asyncio.gather(serving, return_exceptions=True))
+    assert not server.is_serving()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    client.close()
