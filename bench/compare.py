@@ -230,8 +230,9 @@ def run_meta(
         f" rounds; concurrency {', '.join(str(c) for c in args.concurrency)};"
         f" workers {workers} (wrk and the servers share the cores)",
         "- translated against pass-through: in a translated scenario's rounds at c=1 and c=32, ToRouter"
-        " ×1 and the floor ×1 also run the pass-through twin, right after ToRouter's translated round;"
-        ' the translation checks compare those ("same rounds"), not cells measured minutes apart',
+        " ×1, the floor ×1 and nginx direct also run the pass-through twin, right after ToRouter's"
+        ' translated round; the translation checks compare those ("same rounds"), not cells measured'
+        " minutes apart",
         f"- time to first token: {args.ttft_calls} sequential calls per target after 30 of warm-up",
     ]
     machine = [

@@ -109,9 +109,10 @@ class Results:
 # A translated scenario is compared with its pass-through twin. Measured minutes apart, the two
 # differ by whatever the machine did in between (±30% on a shared machine); so, in a translated
 # scenario's rounds at the concurrencies the targets read, ToRouter's and the floor's one-worker
-# endpoints are also measured on the twin, right after ToRouter's translated round.
+# endpoints and the upstream called directly are also measured on the twin, right after
+# ToRouter's translated round.
 TRANSLATED_TARGET = "torouter/1"
-TWINNED = ("torouter/1", "floor/1")
+TWINNED = ("torouter/1", "floor/1", "nginx/1")
 TWIN_CONCURRENCIES = (1, 32)
 
 
@@ -179,8 +180,8 @@ class Runner:
         return endpoints
 
     def _twins(self, scenario: Scenario, endpoints: dict[str, Endpoint]) -> dict[str, Endpoint]:
-        """For a translated scenario: ToRouter's and the floor's one-worker endpoints for its
-        pass-through twin, measured again in the same rounds (see TWIN)."""
+        """For a translated scenario: ToRouter's and the floor's one-worker endpoints and the direct
+        upstream for its pass-through twin, measured again in the same rounds (see TWINNED)."""
         if not scenario.translated:
             return {}
         twin = scenario.passthrough_twin
