@@ -131,7 +131,14 @@ def test_openai_text_shortcut_decodes_as_the_general_reading_does() -> None:
 
 
 class GeneralAnthropicDecoder(anthropic_stream.StreamDecoder):
-    """Every event sent through the handler table, with the `_done` check after each."""
+    """Every event parsed and sent through the handler table, with the `_done` check after each."""
+
+    def _event(self, raw: bytes, out: list[Any]) -> None:
+        known, anthropic_stream._KNOWN = anthropic_stream._KNOWN, {}
+        try:
+            super()._event(raw, out)
+        finally:
+            anthropic_stream._KNOWN = known
 
     def feed(self, chunk: bytes) -> list[Any]:
         out: list[Any] = []
@@ -181,8 +188,49 @@ def _anthropic_stream(rng: random.Random) -> bytes:
     events += [_anthropic_event(rng, 0) for _ in range(rng.randint(0, 30))]
     if rng.random() < 0.8:
         events += [{"type": "message_stop"}]
-    return b"".join(b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events)
+    # Anthropic writes JSON without spaces; some relays add them. Both are known events' forms.
+    spaced = rng.random() < 0.3
+    data = [orjson.dumps(e) for e in events]
+    if spaced:
+        data = [d.replace(b'":', b'": ').replace(b',"', b', "') for d in data]
+    return b"".join(
+        b"event: " + e["type"].encode() + b"\ndata: " + d + b"\n\n" for e, d in zip(events, data, strict=True)
+    )
 
 
 def test_anthropic_delta_shortcut_decodes_as_the_handler_table_does() -> None:
     assert_decoded_alike(_anthropic_stream, anthropic_stream.StreamDecoder, GeneralAnthropicDecoder, 12)
+
+
+def test_anthropic_pings_and_stops_are_read_by_their_bytes(monkeypatch: Any) -> None:
+    parsed: list[bytes] = []
+    event_data = anthropic_stream.event_data
+    monkeypatch.setattr(anthropic_stream, "event_data", lambda raw: parsed.append(raw) or event_data(raw))
+    stream = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"m"}}\n\n'
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+        b'"content_block":{"type":"text","text":""}}\n\n'
+        b'event: ping\ndata: {"type": "ping"}\n\n'  # as Anthropic writes it, with a space
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"Hi"}}\n\n'
+        b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+        b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"}}\n\n'
+        b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    )
+    events = anthropic_stream.StreamDecoder().feed(stream)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == [
+        "MessageStart",
+        "BlockStart",
+        "Ping",
+        "BlockDelta",
+        "BlockStop",
+        "MessageDelta",
+        "MessageStop",
+    ]
+    assert [raw.split(b"\n")[0] for raw in parsed] == [
+        b"event: message_start",
+        b"event: content_block_start",
+        b"event: content_block_delta",
+        b"event: message_delta",
+    ]

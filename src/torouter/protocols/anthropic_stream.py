@@ -157,6 +157,10 @@ class StreamDecoder(ShapedReader):
 
     def _event(self, raw: bytes, out: list[hub.Event]) -> None:
         self._shape.forget()
+        known = _KNOWN.get(raw)
+        if known is not None:  # a ping, a block's stop or the message's, byte for byte as sent
+            known[0](self, known[1], out)
+            return
         data = event_data(raw)
         if data is None:
             return  # a comment or keep-alive
@@ -285,6 +289,23 @@ _HANDLERS = {
     "ping": StreamDecoder._ping,
     "error": StreamDecoder._error,
 }
+
+
+def _known_events() -> dict[bytes, tuple[Any, dict[str, Any]]]:
+    """The events that carry nothing but their type (and a block's index), as Anthropic writes
+    them, with or without spaces: looked up by their bytes, they are read without a parse. The
+    payloads are shared, so their handlers must only read them."""
+    payloads: list[dict[str, Any]] = [{"type": "ping"}, {"type": "message_stop"}]
+    payloads += [{"type": "content_block_stop", "index": i} for i in range(16)]
+    known: dict[bytes, tuple[Any, dict[str, Any]]] = {}
+    for p in payloads:
+        spaced = orjson.dumps(p).replace(b'":', b'": ').replace(b',"', b', "')
+        for data in (orjson.dumps(p), spaced):
+            known[b"event: " + p["type"].encode() + b"\ndata: " + data + b"\n\n"] = (_HANDLERS[p["type"]], p)
+    return known
+
+
+_KNOWN = _known_events()
 
 # ---------------------------------------------------------------- encoder
 
