@@ -100,3 +100,22 @@ def test_a_translated_scenarios_rounds_also_measure_the_twin_direct(tmp_path: Pa
     assert sorted(twins) == ["floor/1", "nginx/1", "torouter/1"]
     assert twins["nginx/1"].url == TWIN.origin + TWIN.path  # ... but answers the twin directly
     assert runner._twins(TWIN, {"torouter/1": router.endpoint(TWIN)}) == {}
+
+
+def test_a_slow_target_gets_rounds_long_enough_for_a_few_calls(tmp_path: Path) -> None:
+    peer = _Served(Processes(tmp_path), tmp_path, 1)
+    peer.kind = "litellm"
+    runner = Runner([peer], Settings([1, 32, 256], 2, 5, 0, 0, 10, 0), tmp_path)
+    assert runner._round_seconds(TRANSLATED, peer, 1) == 2  # nothing measured below c=1
+    runner.results.cells[TRANSLATED.name, 1, "litellm/1"] = _cell(40.0)  # 1.3 s a call at c=32
+    assert runner._round_seconds(TRANSLATED, peer, 32) == 2  # within the usual round
+    runner.results.cells[TRANSLATED.name, 1, "litellm/1"] = _cell(70.0)  # 2.2 s: 3 of them, 6.7 s
+    assert runner._round_seconds(TRANSLATED, peer, 32) == 7
+    runner.results.cells[TRANSLATED.name, 1, "litellm/1"] = _cell(100.0)  # 3.2 s: 9.6 s
+    assert runner._round_seconds(TRANSLATED, peer, 32) == 10
+    runner.results.cells[TRANSLATED.name, 1, "litellm/1"] = _cell(110.0)  # 3.5 s: past 10 s
+    why = runner._round_seconds(TRANSLATED, peer, 32)
+    assert isinstance(why, str) and "would take about 3.5 s" in why
+    runner.results.cells[TRANSLATED.name, 32, "litellm/1"] = _cell(500.0)  # 4 s a call at c=256
+    why = runner._round_seconds(TRANSLATED, peer, 256)
+    assert isinstance(why, str) and "at c=32 was 500 ms" in why

@@ -8,6 +8,7 @@ them alike), check a call again, and for streams time the first token.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import statistics
 from dataclasses import asdict, dataclass, field, fields
@@ -114,6 +115,10 @@ class Results:
 TRANSLATED_TARGET = "torouter/1"
 TWINNED = ("torouter/1", "floor/1", "nginx/1")
 TWIN_CONCURRENCIES = (1, 32)
+# A target too slow for a round at some concurrency gets longer rounds: enough for a few calls
+# per connection, up to a limit past which it is not measured (LiteLLM at c=256).
+CALLS_PER_ROUND = 3
+MAX_ROUND_S = 10
 
 
 def twin_id(target_id: str) -> str:
@@ -205,15 +210,20 @@ class Runner:
         s = self.settings
         load = os.getloadavg()[0]
         runs: dict[str, list[WrkResult]] = {}
+        seconds_of: dict[str, int] = {}
         for target in self.targets:
             if target.id not in endpoints:
                 continue
-            reason = self._too_slow(scenario, target, c)
-            if reason:
+            seconds = self._round_seconds(scenario, target, c)
+            if isinstance(seconds, str):
+                reason = seconds
                 self.results.cells[scenario.name, c, target.id] = Cell(error=reason, load=load)
                 say(f"  c={c:<4} {target.label:<14} not measured: {reason}")
                 continue
             runs[target.id] = []
+            seconds_of[target.id] = seconds
+            if seconds != s.duration:
+                say(f"  c={c:<4} {target.label:<14} slow: rounds of {seconds} s, for several calls each")
             if s.warmup:
                 with contextlib.suppress(TargetError):  # the rounds fail the same way, and say why
                     self._wrk(scenario, endpoints[target.id], c, s.warmup)  # fills pools; discarded
@@ -228,7 +238,8 @@ class Runner:
                 if target.id not in runs or target.id in failed:
                     continue
                 try:
-                    runs[target.id].append(self._wrk(scenario, endpoints[target.id], c, s.duration))
+                    wrk = self._wrk(scenario, endpoints[target.id], c, seconds_of[target.id])
+                    runs[target.id].append(wrk)
                 except TargetError as exc:
                     failed.add(target.id)
                     self.results.cells[scenario.name, c, target.id] = Cell(error=str(exc), load=load)
@@ -250,18 +261,25 @@ class Runner:
     def _label(self, tid: str) -> str:
         return next((t.label for t in self.targets if t.id == tid), tid)
 
-    def _too_slow(self, scenario: Scenario, target: Target, c: int) -> str | None:
-        """Skip a concurrency at which the target's calls would outlast a round (no call measured)."""
+    def _round_seconds(self, scenario: Scenario, target: Target, c: int) -> int | str:
+        """How long each of the target's rounds at c runs, or why it is not measured.
+
+        A target whose calls at c would outlast a round (its p50 at the concurrency below, scaled
+        by c, says so) gets rounds long enough for CALLS_PER_ROUND calls per connection, up to
+        MAX_ROUND_S; past that it is not measured."""
         lower = [x for x in self.settings.concurrencies if x < c]
         prev = self.results.result(scenario.name, lower[-1], target.id) if lower else None
         if prev is None:
-            return None
-        expected_ms = prev.p50_ms * c / lower[-1]
-        if expected_ms <= self.settings.duration * 1000:
-            return None
+            return self.settings.duration
+        expected_s = prev.p50_ms * c / lower[-1] / 1000
+        if expected_s <= self.settings.duration:
+            return self.settings.duration
+        if expected_s * CALLS_PER_ROUND <= MAX_ROUND_S:
+            return math.ceil(expected_s * CALLS_PER_ROUND)
         return (
             f"its p50 at c={lower[-1]} was {prev.p50_ms:,.0f} ms, so a call at c={c} would take about"
-            f" {expected_ms / 1000:,.1f} s, longer than a {self.settings.duration} s round"
+            f" {expected_s:,.1f} s, too long for {CALLS_PER_ROUND} calls in a round of at most"
+            f" {MAX_ROUND_S} s"
         )
 
     def _record(self, scenario: Scenario, target: Target, c: int, runs: list[WrkResult], load: float) -> None:
