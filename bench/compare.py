@@ -86,8 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--rounds",
         type=int,
-        default=3,
-        help="rounds per cell, targets in turn; a cell is their median (default 3)",
+        default=5,
+        help="rounds per cell, targets in turn; a cell is their median (default 5)",
     )
     p.add_argument(
         "--warmup", type=int, default=1, help="seconds of wrk before each measured run (default 1)"
