@@ -39,7 +39,7 @@ from harness import (
 from suite import markdown, scenarios
 from suite.goals import Check, Goals
 from suite.peers import HONO_NODE_SERVER, LiteLLM, Portkey
-from suite.runner import Results, Runner, Settings
+from suite.runner import CALLS_PER_ROUND, MAX_ROUND_S, Results, Runner, Settings
 from suite.targets import Floor, Nginx, Target, ToRouter
 
 KINDS: dict[str, type[Target]] = {
@@ -229,6 +229,8 @@ def run_meta(
         f" {args.rounds} rounds of {args.duration} s with the targets in turn, each cell the median of its"
         f" rounds; concurrency {', '.join(str(c) for c in args.concurrency)};"
         f" workers {workers} (wrk and the servers share the cores)",
+        f"- a target whose calls at some concurrency would outlast a round gets rounds long enough for"
+        f" {CALLS_PER_ROUND} calls per connection, up to {MAX_ROUND_S} s; one slower still is not measured",
         "- translated against pass-through: in a translated scenario's rounds at c=1 and c=32, ToRouter"
         " ×1, the floor ×1 and nginx direct also run the pass-through twin, right after ToRouter's"
         ' translated round; the translation checks compare those ("same rounds"), not cells measured'
