@@ -45,6 +45,7 @@ _MAPPED = frozenset(
     {
         "model", "messages", "system", "tools", "tool_choice", "max_tokens", "temperature", "top_p",
         "top_k", "stop_sequences", "stream", "thinking", "output_config", "metadata",
+        "_layout",  # the decoder's own key in extras: a body field of that name must not take its place
     }
 )  # fmt: skip
 # Extras keys that are not request fields, or that merge into a field the hub also fills.

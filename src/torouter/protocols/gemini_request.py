@@ -64,6 +64,8 @@ from torouter.protocols.gemini_codec import (
 from torouter.protocols.gemini_schema import to_gemini_schema, to_json_schema
 
 _MAPPED = frozenset({"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"})
+# The decoder's own keys in extras: a body field of the same name must not take their place.
+_INTERNAL = frozenset({"_layout", "_server_tools", "_tool_config", "_generation"})
 _GEN_MAPPED = frozenset(
     {
         "temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "candidateCount",
@@ -82,7 +84,9 @@ def decode_request(body: dict[str, Any], model: str) -> hub.Request:
     """The hub request for a checked generateContent body (see the module docstring)."""
     raw_body = body
     body = camel_keys(body)
-    extras: dict[str, Any] = {k: v for k, v in raw_body.items() if camel(k) not in _MAPPED}
+    extras: dict[str, Any] = {
+        k: v for k, v in raw_body.items() if camel(k) not in _MAPPED and k not in _INTERNAL
+    }
     layout: dict[str, Any] = {}
     req = hub.Request(model=model)
 

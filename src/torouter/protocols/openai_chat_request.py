@@ -61,6 +61,7 @@ _MAPPED = {
     "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "max_completion_tokens",
     "max_tokens", "temperature", "top_p", "top_k", "stop", "n", "stream", "reasoning_effort",
     "reasoning", "response_format", "user",
+    "_shape",  # the decoder's own key in extras: a body field of that name must not take its place
 }  # fmt: skip
 _REASONING_KEYS = ("reasoning_details", "thinking_blocks", "reasoning_content", "reasoning")
 

@@ -58,6 +58,8 @@ _REASONING_MODELS = re.compile(r"^(o\d|gpt-5|gpt-oss|codex|computer-use)")
 _MAPPED = {
     "model", "input", "instructions", "tools", "tool_choice", "max_output_tokens", "temperature",
     "top_p", "reasoning", "text", "stream", "user",
+    # the decoder's own keys in extras: a body field of the same name must not take their place
+    "_shape", "_input", "_tools", "_flat_tools", "_custom_tools", "_reasoning",
 }  # fmt: skip
 _PUBLIC_NOT_BODY = ("builtin_tools", "other_items")
 
