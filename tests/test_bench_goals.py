@@ -57,6 +57,7 @@ def test_a_translation_that_adds_more_than_half_again_fails() -> None:
 def test_without_the_direct_call_the_check_is_not_measured_never_passed() -> None:
     check = _latency_check(_results(translated=0.31, passthrough=0.30, direct=None, floor=0.25))
     assert check.ok is None and check.verdict == "N/A"
+    assert check.measured == "not measured (no direct call: select nginx)"
 
 
 def test_the_direct_call_of_the_twins_own_scenario_stands_in_for_a_same_rounds_one() -> None:
@@ -68,7 +69,8 @@ def test_the_direct_call_of_the_twins_own_scenario_stands_in_for_a_same_rounds_o
 def test_a_cell_with_errors_does_not_count() -> None:
     results = _results(translated=0.31, passthrough=0.30, direct=0.10, floor=0.25)
     results.cells[TRANSLATED.name, 1, "torouter/1"] = _cell(0.31, non_2xx=3)
-    assert _latency_check(results).ok is None
+    check = _latency_check(results)
+    assert check.ok is None and check.measured == "not measured"  # the direct call was there
 
 
 def test_translated_calls_per_second_must_reach_two_thirds_of_the_twins() -> None:

@@ -144,7 +144,8 @@ class Goals:
             floor, _ = self._twin(s, 1, "floor/1")
             wanted = f"≤ {f:g}× pass-through's"
             if not (tr and pt and direct):
-                self._add(goal, s, _workers(1), "not measured (needs nginx direct)", wanted, None)
+                missing = "" if direct else " (no direct call: select nginx)"
+                self._add(goal, s, _workers(1), "not measured" + missing, wanted, None)
                 return
             added_tr, added_pt = tr.p50_ms - direct.p50_ms, pt.p50_ms - direct.p50_ms
             ok = added_tr <= f * max(added_pt, 0.0)
